@@ -1,0 +1,311 @@
+/*
+ * nirtrace.h — the public API of libnirtrace.
+ *
+ * nirtrace turns near-infrared nanosensor fluorescence recordings (one trace
+ * per region of interest, plus stimulus times) into per-trial measures of
+ * evoked release: detected or not, amplitude, latency and kinetics.
+ *
+ * The pipeline: a reader fills an nt_recording; an nt_analyzer takes it
+ * through baseline (ΔF/F), zero-phase FFT low-pass, noise, detection and
+ * measurement, and fills one nt_trial_result per (ROI, trial); the report
+ * functions write those as CSV.
+ *
+ * Conventions
+ *  - Every function that can fail returns an int status: NT_OK (0) or one of
+ *    NT_ERR_*. Detail goes to an optional caller-owned nt_error (may be NULL).
+ *  - The library never prints and never exits.
+ *  - Ownership is stated at each declaration; every *_free / *_destroy
+ *    accepts NULL.
+ *  - Numbers carry their unit in their name: _s seconds, _hz hertz,
+ *    _dff ΔF/F as a fraction (0.05 = 5 %).
+ */
+#ifndef NIRTRACE_H
+#define NIRTRACE_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NT_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+enum nt_status {
+    NT_OK = 0,
+    NT_ERR_IO,        /* a file could not be opened, read or written */
+    NT_ERR_FORMAT,    /* the file is readable but not in the expected layout */
+    NT_ERR_CORRUPT,   /* the file is damaged: the format library failed to read it */
+    NT_ERR_TOO_LARGE, /* a declared size exceeds the file or the memory limit */
+    NT_ERR_NOMEM,     /* an allocation failed */
+    NT_ERR_INVALID,   /* an argument, parameter or data value is out of range */
+    NT_ERR_INTERNAL   /* a third-party library (FFTW, HDF5) failed unexpectedly */
+};
+
+/* Detail of the last failure of a call. message is a one-line, NUL-terminated
+ * sentence naming the place when there is one ("/traces: expected 2-D dataset,
+ * found 3-D"); it never contains the file name, which the caller knows. */
+typedef struct nt_error {
+    int status;
+    char message[512];
+} nt_error;
+
+/* Returns a static string describing status (never NULL). */
+const char *nt_strerror(int status);
+
+/* ------------------------------------------------------------- recording */
+
+/* Where the time axis or the stimuli of a recording came from. */
+enum nt_source {
+    NT_SOURCE_NONE = 0,  /* not known: the recording is not ready for analysis */
+    NT_SOURCE_FILE_RATE, /* the rate_hz attribute of /traces */
+    NT_SOURCE_FILE_TIME, /* the /time dataset (per-frame timestamps) */
+    NT_SOURCE_FILE_STIM, /* the /stim/onsets dataset */
+    NT_SOURCE_OVERRIDE   /* set by the caller (command-line override) */
+};
+
+/*
+ * A recording in memory: the one type every stage shares.
+ *
+ * traces: samples in raw units (camera counts, or whatever the file held),
+ *   ROI-major: sample f of ROI r is traces[r * n_frames + f]. Stored as
+ *   float32 whatever the file's type (uint16/int16 exactly; int32 above 2^24
+ *   rounds to float precision). NULL after a header-only read.
+ * time_s: [n_frames] seconds from the first frame, strictly increasing.
+ *   Always present once the recording has a time base (from /time, or
+ *   i / rate_hz); NULL when it has none (time_source == NT_SOURCE_NONE).
+ * rate_hz: the nominal frame rate: the file's rate, or (n_frames-1) divided
+ *   by the span of /time. NaN when unknown.
+ * stim_s: [n_stims] stimulus onsets in seconds from the first frame.
+ * stim_labels: [n_stims] strings or NULL. roi_names: [n_rois] strings or NULL.
+ *
+ * All memory belongs to the recording; free it with nt_recording_free.
+ */
+typedef struct nt_recording {
+    size_t n_rois;
+    size_t n_frames;
+    float *traces;
+    double *time_s;
+    double rate_hz;
+    int time_source;      /* enum nt_source */
+    size_t n_stims;
+    double *stim_s;
+    char **stim_labels;
+    int stim_source;      /* enum nt_source */
+    char **roi_names;
+    char sample_type[16]; /* type stored in the file: "uint16", "float32", ... */
+    char storage[64];     /* how it is stored: "contiguous", "chunked, deflate, shuffle" */
+} nt_recording;
+
+/* Reading options. Initialise with nt_read_options_default. */
+typedef struct nt_read_options {
+    /* Largest traces array (in bytes of float32) the reader may allocate;
+     * a dataset declaring more is refused with NT_ERR_TOO_LARGE before any
+     * allocation. Default: half the physical memory. */
+    size_t max_bytes;
+    /* Non-zero: read shape, type, time and stimuli, but not the samples
+     * (traces stays NULL). Used by `nirtrace info`. */
+    int header_only;
+} nt_read_options;
+
+void nt_read_options_default(nt_read_options *opts);
+
+/*
+ * Reads the recording in the file at path. The format is chosen from the
+ * file's content (HDF5 signature). opts may be NULL for defaults.
+ * On success *out is a new recording; free with nt_recording_free.
+ * On failure *out is NULL and err (if not NULL) says why.
+ * The recording may still lack a time base or stimuli (the file does not have
+ * them): see nt_recording_set_rate, nt_recording_set_stims, nt_recording_check.
+ */
+int nt_recording_read(const char *path, const nt_read_options *opts,
+                      nt_recording **out, nt_error *err);
+
+/* Reads the nirtrace HDF5 layout (see README). Same contract as
+ * nt_recording_read. Normally called through nt_recording_read. */
+int nt_read_hdf5(const char *path, const nt_read_options *opts,
+                 nt_recording **out, nt_error *err);
+
+/* Allocates an empty recording of n_rois x n_frames samples (zeroed traces,
+ * no time base, no stimuli). Returns NULL on allocation failure or when the
+ * size overflows. Free with nt_recording_free. */
+nt_recording *nt_recording_new(size_t n_rois, size_t n_frames);
+
+/* Frees rec and everything it owns. Accepts NULL. */
+void nt_recording_free(nt_recording *rec);
+
+/* Replaces the time base with a regular one at rate_hz (> 0, finite):
+ * time_s[i] = i / rate_hz. time_source becomes NT_SOURCE_OVERRIDE. */
+int nt_recording_set_rate(nt_recording *rec, double rate_hz, nt_error *err);
+
+/* Replaces the stimuli with n onsets in seconds (copied; labels dropped).
+ * stim_source becomes NT_SOURCE_OVERRIDE. */
+int nt_recording_set_stims(nt_recording *rec, const double *stim_s, size_t n,
+                           nt_error *err);
+
+/* Same, with onsets given as 0-based frame indices; needs a time base:
+ * the onset of frame k is time_s[k]. */
+int nt_recording_set_stim_frames(nt_recording *rec, const long *frames, size_t n,
+                                 nt_error *err);
+
+/*
+ * Checks that rec can be analysed: at least 2 frames and 1 ROI, a time base
+ * with strictly increasing finite times, a positive finite rate, at least one
+ * stimulus, every stimulus finite and inside [time_s[0], time_s[n_frames-1]].
+ * Samples are not checked (non-finite samples are reported per ROI by the
+ * analysis). Returns NT_OK or NT_ERR_INVALID with the reason in err.
+ */
+int nt_recording_check(const nt_recording *rec, nt_error *err);
+
+/* ------------------------------------------------------------ parameters */
+
+enum nt_drift {
+    NT_DRIFT_NONE = 0, /* F0 is the mean of the baseline window */
+    NT_DRIFT_LINEAR,   /* F0(t) is a line fitted to the pre-stimulus data */
+    NT_DRIFT_EXP       /* F0(t) is an exponential fitted to the pre-stimulus data */
+};
+
+/* Every parameter of the analysis. Initialise with nt_params_default; the
+ * defaults are documented there and in the README. */
+typedef struct nt_params {
+    double baseline_s;     /* F0 window: this many seconds before the stimulus */
+    int drift;             /* enum nt_drift: photobleaching correction */
+    double drift_window_s; /* pre-stimulus span the drift model is fitted on */
+    double noise_window_s; /* pre-stimulus span the noise σ is measured on */
+    double lowpass_hz;     /* low-pass cutoff; 0 disables filtering */
+    int lowpass_order;     /* Butterworth order of the magnitude response */
+    double threshold_sd;   /* detection threshold k, in noise σ */
+    double min_duration_s; /* the response must stay above k·σ this long */
+    double window_s;       /* the response onset must lie within this after the stimulus */
+    int jitter_frames;     /* stimulus timing tolerance, frames either side */
+    double peak_max_s;     /* the peak is searched at most this long after the stimulus */
+    double decay_max_s;    /* the decay is followed at most this long after the stimulus */
+} nt_params;
+
+/* Fills p with the documented defaults. */
+void nt_params_default(nt_params *p);
+
+/* Returns NT_OK when every parameter is in range, else NT_ERR_INVALID with
+ * the parameter's name in err. */
+int nt_params_check(const nt_params *p, nt_error *err);
+
+/* Names of enum nt_drift values ("none", "linear", "exp"); NULL if unknown. */
+const char *nt_drift_name(int drift);
+/* Parses a drift name; returns the enum value or -1. */
+int nt_drift_parse(const char *name);
+
+/*
+ * Writes p and the library version as a JSON object into buf (size len,
+ * always NUL-terminated when len > 0). Returns the length the full text
+ * needs, excluding the NUL (like snprintf).
+ */
+size_t nt_params_json(const nt_params *p, char *buf, size_t len);
+
+/* --------------------------------------------------------------- results */
+
+/* Per-trial quality flags (bit set), written in the CSV `flags` column. */
+enum nt_flag {
+    NT_FLAG_NONFINITE      = 1u << 0, /* the ROI has NaN/Inf samples: row unmeasured */
+    NT_FLAG_F0_NONPOSITIVE = 1u << 1, /* F0 <= 0: ΔF/F undefined, row unmeasured */
+    NT_FLAG_NO_BASELINE    = 1u << 2, /* fewer than 3 baseline samples: row unmeasured */
+    NT_FLAG_SHORT_BASELINE = 1u << 3, /* baseline window cut by the recording start */
+    NT_FLAG_TRUNCATED      = 1u << 4, /* the response window is cut by the recording end */
+    NT_FLAG_SHADOW         = 1u << 5, /* a dip below -k·σ right after the stimulus (artefact) */
+    NT_FLAG_FLAT           = 1u << 6  /* zero noise (constant baseline): row unmeasured */
+};
+
+/* Writes the names of the flags set in flags, separated by ';', into buf
+ * (empty string when none). Returns the length needed, like snprintf. */
+size_t nt_flags_format(unsigned flags, char *buf, size_t len);
+
+/* The measures of one (ROI, trial). Times in seconds, ΔF/F as fractions.
+ * A value that cannot be measured is NaN. See README for each definition. */
+typedef struct nt_trial_result {
+    size_t roi;             /* 0-based ROI index */
+    size_t trial;           /* 0-based trial (stimulus) index */
+    double stim_s;          /* stimulus onset, s from the first frame */
+    int detected;           /* 1 when the ROI responded to this stimulus */
+    double amplitude_dff;   /* peak of the filtered ΔF/F */
+    double peak_s;          /* time of that peak, s from the first frame */
+    double onset_latency_s; /* stimulus -> response onset */
+    double time_to_peak_s;  /* stimulus -> peak */
+    double rise_s;          /* 10 % -> 90 % of the peak, on the rising edge */
+    double half_width_s;    /* full width at half maximum */
+    double decay_tau_s;     /* exponential decay time constant after the peak */
+    double auc_dff_s;       /* area under the filtered ΔF/F, onset -> return to baseline */
+    double f0;              /* baseline fluorescence, raw units */
+    double noise_sd_dff;    /* robust σ of the filtered baseline ΔF/F */
+    double snr;             /* amplitude_dff / noise_sd_dff */
+    unsigned flags;         /* enum nt_flag bits */
+} nt_trial_result;
+
+/* ---------------------------------------------------------------- analyzer */
+
+/* An analysis pipeline with its parameters and its FFT plans (created once
+ * per trace length and reused across ROIs and recordings). Not thread-safe:
+ * use one analyzer per thread. */
+typedef struct nt_analyzer nt_analyzer;
+
+/* Creates an analyzer with a copy of p (NULL for defaults).
+ * On success *out is new; free with nt_analyzer_destroy. */
+int nt_analyzer_create(const nt_params *p, nt_analyzer **out, nt_error *err);
+
+/* Frees the analyzer and its plans. Accepts NULL. */
+void nt_analyzer_destroy(nt_analyzer *a);
+
+/*
+ * Analyses every ROI x stimulus of rec (which must pass nt_recording_check).
+ * results: caller-owned array [rec->n_rois * rec->n_stims], filled ROI-major
+ * (result of ROI r, trial k at results[r * n_stims + k]).
+ * Per-ROI data problems (non-finite samples, F0 <= 0) do not fail the call:
+ * they set flags and NaN measures on the affected rows.
+ */
+int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec,
+                        nt_trial_result *results, nt_error *err);
+
+/* ------------------------------------------------------------------ report */
+
+/* Writes the CSV header line (see README for the columns). Returns NT_OK or
+ * NT_ERR_IO when the stream reports a write error. */
+int nt_csv_write_header(FILE *out);
+
+/*
+ * Writes one CSV row per result: results [n] of rec, from the file named
+ * file (written in the `file` column, RFC 4180-quoted when needed).
+ * Returns NT_OK or NT_ERR_IO when the stream reports a write error.
+ */
+int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                      const nt_trial_result *results, size_t n);
+
+/* ----------------------------------------------------------------- compare */
+
+/* Tolerances of nt_csv_compare: two numbers a (expected) and b agree when
+ * |a - b| <= atol + rtol * |a|; NaN agrees with NaN only. Non-numeric cells
+ * must be equal as strings. */
+typedef struct nt_compare_options {
+    double rtol;
+    double atol;
+} nt_compare_options;
+
+/* Called once per difference found, with a one-line description such as
+ * "row 3 (roi=2, trial=1): amplitude_dff: expected 0.051, got 0.049". */
+typedef void (*nt_compare_report_fn)(void *ctx, const char *line);
+
+/*
+ * Compares two CSV files cell by cell (headers must match column for column,
+ * rows are matched by position). report (may be NULL) is called for each
+ * difference. *n_diffs receives the number of differing cells plus rows
+ * present in one file only. Returns NT_OK when both files could be read
+ * (whatever the differences), else NT_ERR_IO/NT_ERR_FORMAT with err set.
+ */
+int nt_csv_compare(const char *expected_path, const char *actual_path,
+                   const nt_compare_options *opts, nt_compare_report_fn report,
+                   void *ctx, size_t *n_diffs, nt_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NIRTRACE_H */

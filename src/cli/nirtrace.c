@@ -1,0 +1,762 @@
+/*
+ * nirtrace — command-line front end of libnirtrace.
+ *
+ *   nirtrace detect [OPTIONS] FILE...   per-trial CSV table
+ *   nirtrace info [OPTIONS] FILE...     what a file holds, valid for detect?
+ *   nirtrace compare [OPTIONS] EXPECTED.csv ACTUAL.csv
+ *
+ * Uses only the public API (nirtrace.h). Output goes to stdout or -o FILE;
+ * messages go to stderr as "nirtrace: FILE: message". Exit status: 0 success,
+ * 1 when an input could not be processed (or tables differ, for compare),
+ * 2 for a bad command line.
+ */
+#include "nirtrace.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
+
+static const char *const usage_text =
+    "Usage: nirtrace COMMAND [OPTIONS] FILE...\n"
+    "\n"
+    "Evoked-release analysis of near-infrared nanosensor recordings.\n"
+    "\n"
+    "Commands:\n"
+    "  detect FILE...       one CSV row per (ROI, stimulus): detected, amplitude,\n"
+    "                       latency and kinetics\n"
+    "  info FILE...         what each file holds, and whether detect can use it\n"
+    "  compare EXP ACT      compare two CSV tables within tolerances (exit 1 if\n"
+    "                       they differ)\n"
+    "\n"
+    "Run 'nirtrace COMMAND --help' for a command's options.\n"
+    "  -h, --help           this help       -V, --version   the version\n";
+
+static const char *const detect_help =
+    "Usage: nirtrace detect [OPTIONS] FILE...\n"
+    "\n"
+    "Reads each HDF5 recording (layout in README: /traces [rois][frames],\n"
+    "rate_hz or /time, /stim/onsets) and writes one CSV row per (ROI, stimulus)\n"
+    "to stdout, rows in input order. A file that cannot be processed is reported\n"
+    "on stderr and the others are still written (exit status 1).\n"
+    "\n"
+    "Input overrides (replace what the file says):\n"
+    "      --rate HZ            frame rate (lab default: 8.33)\n"
+    "      --stim S[,S...]      stimulus onsets, seconds from the first frame\n"
+    "      --stim-frame N[,N...] stimulus onsets as 0-based frame indices\n"
+    "                           (lab default: 200)\n"
+    "Baseline:\n"
+    "      --baseline S         F0 = mean of the S seconds before the stimulus [5]\n"
+    "      --drift MODEL        photobleaching correction fitted before the\n"
+    "                           stimulus only: none, linear, exp [none]\n"
+    "      --drift-window S     pre-stimulus span the drift is fitted on [20]\n"
+    "      --noise-window S     pre-stimulus span of the noise sigma [10]\n"
+    "Filter (zero-phase, FFT):\n"
+    "      --lowpass HZ         Butterworth-magnitude cutoff, 0 = off [2]\n"
+    "      --order N            Butterworth order [4]\n"
+    "Detection:\n"
+    "      --threshold K        threshold in robust sigma (1.4826 MAD) [3]\n"
+    "      --min-duration S     must stay above threshold this long [0.5]\n"
+    "      --window S           onset within S seconds of the stimulus [5]\n"
+    "      --jitter N           stimulus timing tolerance, frames [2]\n"
+    "Measures:\n"
+    "      --peak-max S         search the peak up to S after the stimulus [30]\n"
+    "      --decay-max S        follow the decay up to S after the stimulus [60]\n"
+    "Output:\n"
+    "  -o, --output FILE        write the CSV to FILE (atomically) instead of stdout\n"
+    "      --params-out FILE    also write the parameters used as JSON\n"
+    "      --print-params       print the parameters as JSON and exit\n"
+    "      --max-memory MB      refuse recordings larger than MB megabytes\n"
+    "                           [half the physical memory]\n"
+    "  -q, --quiet              no warnings on stderr (errors still shown)\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "Exit status: 0 all files processed, 1 some file failed, 2 bad command line.\n";
+
+static const char *const info_help =
+    "Usage: nirtrace info [--rate HZ] [--stim S,...] [--stim-frame N,...] FILE...\n"
+    "\n"
+    "Prints the shape, sample type, storage, time base, stimuli, labels and ROI\n"
+    "names of each file, and whether detect can use it as it is (or with the\n"
+    "overrides given). Exit status 1 when a file cannot be read or is not valid.\n";
+
+static const char *const compare_help =
+    "Usage: nirtrace compare [--rtol R] [--atol A] EXPECTED.csv ACTUAL.csv\n"
+    "\n"
+    "Compares two CSV tables cell by cell: numbers agree when\n"
+    "|expected - actual| <= atol + rtol * |expected| (NaN only equals NaN),\n"
+    "other cells must be equal. Prints each difference.\n"
+    "      --rtol R   relative tolerance [1e-6]\n"
+    "      --atol A   absolute tolerance [1e-12]\n"
+    "Exit status: 0 same, 1 different, 2 a file could not be read or bad usage.\n";
+
+static int quiet;
+
+static void msg(const char *file, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nirtrace: ", stderr);
+    if (file != NULL)
+        fprintf(stderr, "%s: ", file);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("nirtrace: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\nTry 'nirtrace --help'.\n", stderr);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* Parses a whole string as a finite double; returns 0 or -1. */
+static int parse_double(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_long(const char *s, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno == ERANGE)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A comma-separated list of numbers (as doubles); caller frees *out. */
+static int parse_list(const char *s, double **out, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *c = s; *c; c++)
+        cap += (*c == ',');
+    double *v = malloc(cap * sizeof *v);
+    char *copy = malloc(strlen(s) + 1);
+    if (v == NULL || copy == NULL) {
+        free(v);
+        free(copy);
+        return -1;
+    }
+    strcpy(copy, s);
+    size_t k = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        if (parse_double(tok, &v[k]) != 0) {
+            free(v);
+            free(copy);
+            return -1;
+        }
+        k++;
+    }
+    free(copy);
+    if (k == 0) {
+        free(v);
+        return -1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* ------------------------------------------------------------ overrides */
+
+typedef struct overrides {
+    double rate_hz;     /* NaN: none */
+    double *stim_s;     /* NULL: none */
+    size_t n_stim;
+    long *stim_frames;  /* NULL: none */
+    size_t n_frames;
+} overrides;
+
+static void overrides_free(overrides *o)
+{
+    free(o->stim_s);
+    free(o->stim_frames);
+}
+
+static int set_stim_frames(overrides *o, const char *arg)
+{
+    double *v;
+    size_t n;
+    if (parse_list(arg, &v, &n) != 0)
+        return -1;
+    long *frames = malloc(n * sizeof *frames);
+    if (frames == NULL) {
+        free(v);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] != floor(v[i]) || v[i] < 0 || v[i] > 1e15) {
+            free(v);
+            free(frames);
+            return -1;
+        }
+        frames[i] = (long)v[i];
+    }
+    free(v);
+    free(o->stim_frames);
+    o->stim_frames = frames;
+    o->n_frames = n;
+    return 0;
+}
+
+static int apply_overrides(const overrides *o, nt_recording *rec, nt_error *err)
+{
+    int status = NT_OK;
+    if (!isnan(o->rate_hz))
+        status = nt_recording_set_rate(rec, o->rate_hz, err);
+    if (status == NT_OK && o->stim_s != NULL)
+        status = nt_recording_set_stims(rec, o->stim_s, o->n_stim, err);
+    if (status == NT_OK && o->stim_frames != NULL)
+        status = nt_recording_set_stim_frames(rec, o->stim_frames, o->n_frames, err);
+    return status;
+}
+
+/* ---------------------------------------------------------- atomic output */
+
+/* The output file is written under a temporary name in its directory and
+ * renamed into place when complete, so that a reader never sees a partial
+ * table and an older file of that name survives a failed run. */
+static char temp_path[4096];
+
+static void on_signal(int sig)
+{
+    if (temp_path[0] != '\0')
+        unlink(temp_path);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static FILE *output_open(const char *path)
+{
+    if (snprintf(temp_path, sizeof temp_path, "%s.tmp.XXXXXX", path) >= (int)sizeof temp_path) {
+        msg(path, "output path is too long");
+        temp_path[0] = '\0';
+        return NULL;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    int fd = mkstemp(temp_path);
+    if (fd < 0) {
+        msg(path, "cannot create output: %s", strerror(errno));
+        temp_path[0] = '\0';
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (f == NULL) {
+        msg(path, "cannot open output: %s", strerror(errno));
+        close(fd);
+        unlink(temp_path);
+        temp_path[0] = '\0';
+    }
+    return f;
+}
+
+/* Flushes, syncs and renames into place (ok != 0), or discards (ok == 0).
+ * Returns 0 on success. */
+static int output_close(FILE *f, const char *path, int ok)
+{
+    int failed = 0;
+    if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
+        if (ok)
+            msg(path, "write error: %s", strerror(errno));
+        failed = 1;
+    }
+    if (fclose(f) != 0 && !failed) {
+        msg(path, "write error: %s", strerror(errno));
+        failed = 1;
+    }
+    if (failed || !ok) {
+        unlink(temp_path);
+        temp_path[0] = '\0';
+        return -1;
+    }
+    if (rename(temp_path, path) != 0) {
+        msg(path, "cannot move output into place: %s", strerror(errno));
+        unlink(temp_path);
+        temp_path[0] = '\0';
+        return -1;
+    }
+    temp_path[0] = '\0';
+    return 0;
+}
+
+static int write_text_file(const char *path, const char *text)
+{
+    FILE *f = output_open(path);
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return output_close(f, path, 1);
+}
+
+/* --------------------------------------------------------------- detect */
+
+enum {
+    OPT_RATE = 256, OPT_STIM, OPT_STIM_FRAME, OPT_BASELINE, OPT_DRIFT, OPT_DRIFT_WINDOW,
+    OPT_NOISE_WINDOW, OPT_LOWPASS, OPT_ORDER, OPT_THRESHOLD, OPT_MIN_DURATION, OPT_WINDOW,
+    OPT_JITTER, OPT_PEAK_MAX, OPT_DECAY_MAX, OPT_PARAMS_OUT, OPT_PRINT_PARAMS, OPT_MAX_MEMORY,
+    OPT_RTOL, OPT_ATOL
+};
+
+/* Handles the input-override options shared by detect and info; returns 1
+ * when opt was one of them, 0 when not, -1 on a bad value. */
+static int override_option(int opt, const char *arg, overrides *o)
+{
+    double *v;
+    size_t n;
+    switch (opt) {
+    case OPT_RATE:
+        if (parse_double(arg, &o->rate_hz) != 0 || !(o->rate_hz > 0))
+            return -1;
+        return 1;
+    case OPT_STIM:
+        if (parse_list(arg, &v, &n) != 0)
+            return -1;
+        free(o->stim_s);
+        o->stim_s = v;
+        o->n_stim = n;
+        return 1;
+    case OPT_STIM_FRAME:
+        return set_stim_frames(o, arg) == 0 ? 1 : -1;
+    default:
+        return 0;
+    }
+}
+
+/* Reads one file and applies the overrides; reports failures. */
+static nt_recording *load(const char *path, const nt_read_options *ropts, const overrides *o)
+{
+    nt_error err = {0, ""};
+    nt_recording *rec = NULL;
+    int status = nt_recording_read(path, ropts, &rec, &err);
+    if (status == NT_OK)
+        status = apply_overrides(o, rec, &err);
+    if (status != NT_OK) {
+        msg(path, "%s", err.message[0] ? err.message : nt_strerror(status));
+        nt_recording_free(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+/* Warns once per ROI about rows that could not be measured. */
+static void warn_rows(const char *path, const nt_recording *rec, const nt_trial_result *res)
+{
+    if (quiet)
+        return;
+    const unsigned unmeasured = NT_FLAG_NONFINITE | NT_FLAG_F0_NONPOSITIVE |
+                                NT_FLAG_NO_BASELINE | NT_FLAG_FLAT;
+    for (size_t r = 0; r < rec->n_rois; r++) {
+        for (size_t k = 0; k < rec->n_stims; k++) {
+            const nt_trial_result *x = &res[r * rec->n_stims + k];
+            if (!(x->flags & unmeasured))
+                continue;
+            char roi[64];
+            if (rec->roi_names != NULL)
+                snprintf(roi, sizeof roi, "%s", rec->roi_names[r]);
+            else
+                snprintf(roi, sizeof roi, "%zu", r + 1);
+            const char *why = (x->flags & NT_FLAG_NONFINITE) ? "has NaN or Inf samples"
+                              : (x->flags & NT_FLAG_F0_NONPOSITIVE)
+                                  ? "F0 <= 0, so dF/F is undefined"
+                              : (x->flags & NT_FLAG_NO_BASELINE)
+                                  ? "fewer than 3 baseline samples before the stimulus"
+                                  : "constant baseline (zero noise)";
+            msg(path, "roi %s, trial %zu: %s; its measures are NaN", roi, k + 1, why);
+            if (x->flags & NT_FLAG_NONFINITE)
+                break; /* one line per ROI is enough for bad samples */
+        }
+    }
+}
+
+static int cmd_detect(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"stim", required_argument, NULL, OPT_STIM},
+        {"stim-frame", required_argument, NULL, OPT_STIM_FRAME},
+        {"baseline", required_argument, NULL, OPT_BASELINE},
+        {"drift", required_argument, NULL, OPT_DRIFT},
+        {"drift-window", required_argument, NULL, OPT_DRIFT_WINDOW},
+        {"noise-window", required_argument, NULL, OPT_NOISE_WINDOW},
+        {"lowpass", required_argument, NULL, OPT_LOWPASS},
+        {"order", required_argument, NULL, OPT_ORDER},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
+        {"window", required_argument, NULL, OPT_WINDOW},
+        {"jitter", required_argument, NULL, OPT_JITTER},
+        {"peak-max", required_argument, NULL, OPT_PEAK_MAX},
+        {"decay-max", required_argument, NULL, OPT_DECAY_MAX},
+        {"output", required_argument, NULL, 'o'},
+        {"params-out", required_argument, NULL, OPT_PARAMS_OUT},
+        {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
+        {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    nt_params p;
+    nt_params_default(&p);
+    nt_read_options ropts;
+    nt_read_options_default(&ropts);
+    overrides o = {NAN, NULL, 0, NULL, 0};
+    const char *out_path = NULL, *params_path = NULL;
+    int print_params = 0, status = EXIT_OK, opt;
+    double v;
+    long l;
+
+    while ((opt = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+        int r = override_option(opt, optarg, &o);
+        if (r < 0) {
+            overrides_free(&o);
+            return usage_error("detect: invalid value '%s' for --%s", optarg,
+                               opt == OPT_RATE ? "rate" : opt == OPT_STIM ? "stim" : "stim-frame");
+        }
+        if (r > 0)
+            continue;
+        double *target = NULL;
+        const char *name = NULL;
+        switch (opt) {
+        case OPT_BASELINE: target = &p.baseline_s; name = "baseline"; break;
+        case OPT_DRIFT_WINDOW: target = &p.drift_window_s; name = "drift-window"; break;
+        case OPT_NOISE_WINDOW: target = &p.noise_window_s; name = "noise-window"; break;
+        case OPT_LOWPASS: target = &p.lowpass_hz; name = "lowpass"; break;
+        case OPT_THRESHOLD: target = &p.threshold_sd; name = "threshold"; break;
+        case OPT_MIN_DURATION: target = &p.min_duration_s; name = "min-duration"; break;
+        case OPT_WINDOW: target = &p.window_s; name = "window"; break;
+        case OPT_PEAK_MAX: target = &p.peak_max_s; name = "peak-max"; break;
+        case OPT_DECAY_MAX: target = &p.decay_max_s; name = "decay-max"; break;
+        case OPT_DRIFT:
+            p.drift = nt_drift_parse(optarg);
+            if (p.drift < 0) {
+                overrides_free(&o);
+                return usage_error("detect: --drift must be none, linear or exp, not '%s'",
+                                   optarg);
+            }
+            break;
+        case OPT_ORDER:
+        case OPT_JITTER:
+            if (parse_long(optarg, &l) != 0 || l < 0 || l > 100000) {
+                overrides_free(&o);
+                return usage_error("detect: invalid value '%s' for --%s", optarg,
+                                   opt == OPT_ORDER ? "order" : "jitter");
+            }
+            if (opt == OPT_ORDER)
+                p.lowpass_order = (int)l;
+            else
+                p.jitter_frames = (int)l;
+            break;
+        case OPT_MAX_MEMORY:
+            if (parse_double(optarg, &v) != 0 || !(v > 0) || v > 1e12) {
+                overrides_free(&o);
+                return usage_error("detect: invalid value '%s' for --max-memory", optarg);
+            }
+            ropts.max_bytes = (size_t)(v * 1024.0 * 1024.0);
+            break;
+        case 'o': out_path = optarg; break;
+        case OPT_PARAMS_OUT: params_path = optarg; break;
+        case OPT_PRINT_PARAMS: print_params = 1; break;
+        case 'q': quiet = 1; break;
+        case 'h':
+            fputs(detect_help, stdout);
+            overrides_free(&o);
+            return EXIT_OK;
+        default:
+            overrides_free(&o);
+            return usage_error("detect: unknown or incomplete option");
+        }
+        if (target != NULL && parse_double(optarg, target) != 0) {
+            overrides_free(&o);
+            return usage_error("detect: invalid value '%s' for --%s", optarg, name);
+        }
+    }
+
+    nt_error err = {0, ""};
+    if (nt_params_check(&p, &err) != NT_OK) {
+        overrides_free(&o);
+        return usage_error("detect: %s", err.message);
+    }
+    char json[2048];
+    nt_params_json(&p, json, sizeof json);
+    if (print_params) {
+        fputs(json, stdout);
+        overrides_free(&o);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_INPUT;
+    }
+    if (optind >= argc) {
+        overrides_free(&o);
+        return usage_error("detect: no input file");
+    }
+    if (params_path != NULL && write_text_file(params_path, json) != 0) {
+        overrides_free(&o);
+        return EXIT_INPUT;
+    }
+
+    nt_analyzer *an = NULL;
+    if (nt_analyzer_create(&p, &an, &err) != NT_OK) {
+        msg(NULL, "%s", err.message);
+        overrides_free(&o);
+        return EXIT_INPUT;
+    }
+    FILE *out = stdout;
+    if (out_path != NULL) {
+        out = output_open(out_path);
+        if (out == NULL) {
+            nt_analyzer_destroy(an);
+            overrides_free(&o);
+            return EXIT_INPUT;
+        }
+    }
+    int write_failed = nt_csv_write_header(out) != NT_OK;
+    for (int i = optind; i < argc && !write_failed; i++) {
+        const char *path = argv[i];
+        nt_recording *rec = load(path, &ropts, &o);
+        if (rec == NULL) {
+            status = EXIT_INPUT;
+            continue;
+        }
+        nt_trial_result *res = NULL;
+        int st = nt_recording_check(rec, &err);
+        if (st == NT_OK) {
+            res = malloc(rec->n_rois * rec->n_stims * sizeof *res);
+            st = res == NULL ? NT_ERR_NOMEM : nt_analyzer_execute(an, rec, res, &err);
+            if (res == NULL)
+                snprintf(err.message, sizeof err.message, "out of memory for %zu results",
+                         rec->n_rois * rec->n_stims);
+        }
+        if (st != NT_OK) {
+            msg(path, "%s", err.message);
+            status = EXIT_INPUT;
+        } else {
+            warn_rows(path, rec, res);
+            if (nt_csv_write_rows(out, path, rec, res, rec->n_rois * rec->n_stims) != NT_OK)
+                write_failed = 1;
+        }
+        free(res);
+        nt_recording_free(rec);
+    }
+    nt_analyzer_destroy(an);
+    overrides_free(&o);
+
+    if (out_path != NULL) {
+        if (output_close(out, out_path, !write_failed) != 0)
+            return EXIT_INPUT;
+    } else if (fflush(stdout) != 0 || ferror(stdout) || write_failed) {
+        msg(NULL, "standard output: write error: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    return status;
+}
+
+/* ----------------------------------------------------------------- info */
+
+static const char *source_name(int source)
+{
+    switch (source) {
+    case NT_SOURCE_FILE_RATE: return "rate_hz attribute";
+    case NT_SOURCE_FILE_TIME: return "/time timestamps";
+    case NT_SOURCE_FILE_STIM: return "/stim/onsets";
+    case NT_SOURCE_OVERRIDE: return "command line";
+    default: return "none";
+    }
+}
+
+static void print_info(const char *path, const nt_recording *rec)
+{
+    printf("file: %s\n", path);
+    printf("traces: %zu ROIs x %zu frames, %s, %s\n", rec->n_rois, rec->n_frames,
+           rec->sample_type, rec->storage);
+    if (rec->time_s != NULL && rec->n_frames > 0) {
+        double span = rec->time_s[rec->n_frames - 1] - rec->time_s[0];
+        printf("time: %.6g Hz from the %s, %.6g s", rec->rate_hz, source_name(rec->time_source),
+               span);
+        if (rec->time_source == NT_SOURCE_FILE_TIME && rec->n_frames > 1) {
+            double lo = INFINITY, hi = -INFINITY;
+            for (size_t i = 1; i < rec->n_frames; i++) {
+                double d = rec->time_s[i] - rec->time_s[i - 1];
+                lo = d < lo ? d : lo;
+                hi = d > hi ? d : hi;
+            }
+            printf(", frame intervals %.6g-%.6g ms", lo * 1e3, hi * 1e3);
+        }
+        putchar('\n');
+    } else {
+        printf("time: none (no rate_hz attribute or /time dataset)\n");
+    }
+    printf("stimuli: %zu (%s)\n", rec->n_stims, source_name(rec->stim_source));
+    for (size_t k = 0; k < rec->n_stims; k++) {
+        printf("  trial %zu: %.6g s", k + 1, rec->stim_s[k]);
+        if (rec->time_s != NULL && rec->n_frames > 0) {
+            size_t f = 0;
+            while (f + 1 < rec->n_frames &&
+                   fabs(rec->time_s[f + 1] - rec->stim_s[k]) <= fabs(rec->time_s[f] - rec->stim_s[k]))
+                f++;
+            printf(" (frame %zu)", f);
+        }
+        if (rec->stim_labels != NULL)
+            printf("  \"%s\"", rec->stim_labels[k]);
+        putchar('\n');
+    }
+    if (rec->roi_names != NULL) {
+        printf("roi names:");
+        for (size_t r = 0; r < rec->n_rois && r < 8; r++)
+            printf(" %s", rec->roi_names[r]);
+        if (rec->n_rois > 8)
+            printf(" ... (%zu)", rec->n_rois);
+        putchar('\n');
+    } else {
+        printf("roi names: none (rows are numbered 1-%zu)\n", rec->n_rois);
+    }
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rate", required_argument, NULL, OPT_RATE},
+        {"stim", required_argument, NULL, OPT_STIM},
+        {"stim-frame", required_argument, NULL, OPT_STIM_FRAME},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    overrides o = {NAN, NULL, 0, NULL, 0};
+    int opt, status = EXIT_OK;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(info_help, stdout);
+            overrides_free(&o);
+            return EXIT_OK;
+        }
+        int r = override_option(opt, optarg, &o);
+        if (r <= 0) {
+            overrides_free(&o);
+            return r < 0 ? usage_error("info: invalid value '%s'", optarg)
+                         : usage_error("info: unknown or incomplete option");
+        }
+    }
+    if (optind >= argc) {
+        overrides_free(&o);
+        return usage_error("info: no input file");
+    }
+    nt_read_options ropts;
+    nt_read_options_default(&ropts);
+    ropts.header_only = 1;
+    for (int i = optind; i < argc; i++) {
+        nt_recording *rec = load(argv[i], &ropts, &o);
+        if (rec == NULL) {
+            status = EXIT_INPUT;
+            continue;
+        }
+        print_info(argv[i], rec);
+        nt_error err = {0, ""};
+        if (nt_recording_check(rec, &err) == NT_OK) {
+            printf("valid for detect: yes\n");
+        } else {
+            printf("valid for detect: no: %s\n", err.message);
+            status = EXIT_INPUT;
+        }
+        if (i + 1 < argc)
+            putchar('\n');
+        nt_recording_free(rec);
+    }
+    overrides_free(&o);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        msg(NULL, "standard output: write error: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    return status;
+}
+
+/* -------------------------------------------------------------- compare */
+
+static void print_line(void *ctx, const char *line)
+{
+    (void)ctx;
+    puts(line);
+}
+
+static int cmd_compare(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"rtol", required_argument, NULL, OPT_RTOL},
+        {"atol", required_argument, NULL, OPT_ATOL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    nt_compare_options copts = {1e-6, 1e-12};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'h': fputs(compare_help, stdout); return EXIT_OK;
+        case OPT_RTOL:
+        case OPT_ATOL: {
+            double *target = opt == OPT_RTOL ? &copts.rtol : &copts.atol;
+            if (parse_double(optarg, target) != 0 || *target < 0)
+                return usage_error("compare: invalid tolerance '%s'", optarg);
+            break;
+        }
+        default: return usage_error("compare: unknown or incomplete option");
+        }
+    }
+    if (argc - optind != 2)
+        return usage_error("compare: need EXPECTED.csv and ACTUAL.csv");
+    nt_error err = {0, ""};
+    size_t n_diffs = 0;
+    if (nt_csv_compare(argv[optind], argv[optind + 1], &copts, print_line, NULL, &n_diffs, &err) !=
+        NT_OK) {
+        msg(NULL, "%s", err.message);
+        return EXIT_USAGE;
+    }
+    if (n_diffs > 0)
+        printf("%zu difference%s between %s and %s\n", n_diffs, n_diffs == 1 ? "" : "s",
+               argv[optind], argv[optind + 1]);
+    if (fflush(stdout) != 0)
+        return EXIT_USAGE;
+    return n_diffs > 0 ? EXIT_INPUT : EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_error("no command");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        fputs(usage_text, stdout);
+        return EXIT_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("nirtrace %s\n", NT_VERSION_STRING);
+        return EXIT_OK;
+    }
+    /* Subcommand options are parsed from argv[1] on: getopt sees the
+     * command name as argv[0]. */
+    if (strcmp(cmd, "detect") == 0)
+        return cmd_detect(argc - 1, argv + 1);
+    if (strcmp(cmd, "info") == 0)
+        return cmd_info(argc - 1, argv + 1);
+    if (strcmp(cmd, "compare") == 0)
+        return cmd_compare(argc - 1, argv + 1);
+    return usage_error("unknown command '%s'", cmd);
+}

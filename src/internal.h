@@ -1,0 +1,155 @@
+/*
+ * internal.h — private declarations shared by the library's stages.
+ * Not installed; tests include it to reach the stages one by one.
+ */
+#ifndef NT_INTERNAL_H
+#define NT_INTERNAL_H
+
+#include "nirtrace.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define NT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define NT_PRINTF(a, b)
+#endif
+
+/* Sets err (if not NULL) to status and the formatted message; returns status
+ * so that callers can write `return nt_error_set(err, NT_ERR_X, "...")`. */
+int nt_error_set(nt_error *err, int status, const char *fmt, ...) NT_PRINTF(3, 4);
+
+/* strdup that returns NULL on allocation failure (C11 has no strdup). */
+char *nt_strdup(const char *s);
+
+/* Frees an array of n strings and the array. Accepts NULL. */
+void nt_strings_free(char **s, size_t n);
+
+/* ----------------------------------------------------------- filter_fft.c */
+
+/* A zero-phase low-pass filter for traces of one length, applied in the
+ * frequency domain with FFTW; the plan is made once at creation. */
+typedef struct nt_lowpass nt_lowpass;
+
+/*
+ * Creates a low-pass for traces of n samples at rate_hz, with magnitude
+ * |H(f)| = 1 / sqrt(1 + (f / cutoff_hz)^(2 order)) and zero phase. Traces
+ * are mirror-extended at both ends before the transform so that the ends do
+ * not ring into the data. cutoff_hz >= the Nyquist frequency is allowed
+ * (the filter then only attenuates by |H| near Nyquist).
+ * On success *out is new; free with nt_lowpass_destroy.
+ */
+int nt_lowpass_create(size_t n, double rate_hz, double cutoff_hz, int order,
+                      nt_lowpass **out, nt_error *err);
+
+/* Filters x [n] into y [n] (y may equal x). Never fails. */
+void nt_lowpass_execute(nt_lowpass *f, const double *x, double *y);
+
+/* The magnitude response |H(f_hz)| the filter applies. */
+double nt_lowpass_gain(const nt_lowpass *f, double f_hz);
+
+/* The trace length, rate, cutoff and order the filter was made for. */
+size_t nt_lowpass_length(const nt_lowpass *f);
+double nt_lowpass_rate_hz(const nt_lowpass *f);
+double nt_lowpass_cutoff_hz(const nt_lowpass *f);
+int nt_lowpass_order(const nt_lowpass *f);
+
+/* Frees f. Accepts NULL. */
+void nt_lowpass_destroy(nt_lowpass *f);
+
+/* -------------------------------------------------------------- stats.c */
+
+/* Median of x [n] (n > 0); work [n] is scratch (x is not modified). */
+double nt_median(const double *x, size_t n, double *work);
+
+/* Robust σ: 1.4826 × median absolute deviation from the median of x [n]
+ * (n > 0); work [n] is scratch. */
+double nt_mad_sd(const double *x, size_t n, double *work);
+
+/* Least-squares line y = a + b·t over n points; returns 0, or -1 when the
+ * t values do not span an interval (n < 2 or all equal). */
+int nt_linefit(const double *t, const double *y, size_t n, double *a, double *b);
+
+/* Index of the first element of t [n] (increasing) that is >= value
+ * (n when none). */
+size_t nt_lower_bound(const double *t, size_t n, double value);
+
+/* Linear interpolation of the abscissa where the segment (t0,y0)-(t1,y1)
+ * crosses level (y0 != y1). */
+double nt_cross_time(double t0, double y0, double t1, double y1, double level);
+
+/* ---------------------------------------------------------- baseline.c */
+
+/* The baseline of one trial: F0 model and noise. */
+typedef struct nt_baseline {
+    double f0;          /* F0 at the stimulus, raw units */
+    double drift_a;     /* F0(t) = f0_at(t): see nt_baseline_f0_at */
+    double drift_b;
+    int drift;          /* enum nt_drift used */
+    size_t n_samples;   /* samples in the F0 window */
+    unsigned flags;     /* NT_FLAG_SHORT_BASELINE / NO_BASELINE / F0_NONPOSITIVE */
+} nt_baseline;
+
+/* F0 at time t_s under the baseline's drift model. */
+double nt_baseline_f0_at(const nt_baseline *b, double t_s);
+
+/*
+ * Fits the baseline of the trial whose stimulus is at stim_s, on the raw
+ * trace x [n] with times t [n]. The F0 window is [stim_s - p->baseline_s,
+ * end_s), end_s being the stimulus minus its timing jitter, so that an early
+ * response cannot enter F0. The drift model (if p->drift) is fitted on
+ * [max(stim_s - p->drift_window_s, from_s), end_s): from_s (or -INFINITY)
+ * keeps an earlier trial out of it.
+ */
+void nt_baseline_fit(const double *t, const double *x, size_t n, double stim_s,
+                     double end_s, double from_s, const nt_params *p, nt_baseline *b);
+
+/* ------------------------------------------------------------- detect.c */
+
+/* The outcome of detection on one trial. */
+typedef struct nt_detection {
+    int detected;
+    size_t cross;   /* index where the filtered ΔF/F first rose above the threshold */
+} nt_detection;
+
+/*
+ * Threshold detection on the filtered ΔF/F y [n] with times t [n]: the trial
+ * responded when y rises above level and stays above it for min_duration_s,
+ * with the rise inside [from_s, to_s]. A run already above level at from_s
+ * counts as rising at from_s.
+ */
+nt_detection nt_detect_threshold(const double *t, const double *y, size_t n, double level,
+                                 double min_duration_s, double from_s, double to_s);
+
+/* --------------------------------------------------------------- measure.c */
+
+/*
+ * Fits y = A·exp(-(t - t0)/τ) by least squares to the n points (t, y),
+ * with τ searched in [tau_min_s, tau_max_s] (A solved exactly for each τ).
+ * Returns τ in seconds, or NaN when the fit is not determined (n < 3,
+ * A <= 0, or the best τ lies on a bound). *amp receives A (may be NULL).
+ */
+double nt_fit_exp_decay(const double *t, const double *y, size_t n, double t0,
+                        double tau_min_s, double tau_max_s, double *amp);
+
+
+/* Where to look for the parts of one detected response, in seconds. */
+typedef struct nt_response_span {
+    double stim_s;     /* the stimulus */
+    double back_s;     /* the rising edge is not followed back before this */
+    double peak_end_s; /* the peak is searched no later than this */
+    double decay_end_s;/* the decay is followed no later than this */
+} nt_response_span;
+
+/*
+ * Measures a detected response on the trace with times t [n], filtered ΔF/F
+ * y [n] and unfiltered ΔF/F d [n]. cross is the index where y rose above
+ * level. Fills the amplitude, peak, onset latency, time to peak, rise, half
+ * width, decay τ and AUC fields of r (NaN where a measure is not defined).
+ */
+void nt_measure_response(const double *t, const double *y, const double *d, size_t n,
+                         size_t cross, double level, const nt_response_span *span,
+                         nt_trial_result *r);
+
+#endif /* NT_INTERNAL_H */

@@ -1,0 +1,214 @@
+/*
+ * measure.c — amplitude, timing and kinetics of one detected response.
+ *
+ * Measures follow the waveform rather than a fixed window, because
+ * nanosensor responses range from sub-second transients to responses that
+ * still rise 10 s after the stimulus and decay over tens of seconds:
+ *  - the peak is the maximum of the filtered ΔF/F from the threshold
+ *    crossing until the trace falls back below the threshold (the response
+ *    has turned over and ended), capped at span->peak_end_s; its time and
+ *    value are refined by a parabola through the three samples around it;
+ *  - the rising edge is followed back from the peak to the 90 %, 50 % and
+ *    10 % levels (linear interpolation between samples); the onset is the
+ *    10 % crossing, the rise time the 10 -> 90 % interval;
+ *  - the falling edge is followed forward to 50 % (half width) and to zero
+ *    (end of the area under the curve);
+ *  - the decay time constant is a least-squares fit of A·exp(-(t-tp)/τ) to
+ *    the unfiltered ΔF/F from the peak to span->decay_end_s. The fit uses
+ *    variable projection: for a given τ the best A is linear and exact, so
+ *    only τ is searched — on a log grid, then refined by golden section.
+ *    This has no starting-point dependence and cannot diverge, unlike a
+ *    generic Levenberg–Marquardt fit. The baseline is fixed at 0 ΔF/F (the
+ *    pre-stimulus F0), which keeps τ determined when the decay window is
+ *    short compared with τ.
+ */
+#include "internal.h"
+
+#include <math.h>
+
+/* Residual sum of squares of the best A·e^(-(t-t0)/τ) for this τ, minus Σy²
+ * (a constant), so smaller is better. Also returns A. */
+static double decay_cost(const double *t, const double *y, size_t n, double t0, double tau,
+                         double *amp)
+{
+    double sye = 0, see = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp(-(t[i] - t0) / tau);
+        sye += y[i] * e;
+        see += e * e;
+    }
+    *amp = see > 0 ? sye / see : 0;
+    return see > 0 ? -(sye * sye) / see : 0;
+}
+
+double nt_fit_exp_decay(const double *t, const double *y, size_t n, double t0,
+                        double tau_min_s, double tau_max_s, double *amp)
+{
+    enum { GRID = 64 };
+    double a = 0;
+    if (amp != NULL)
+        *amp = NAN;
+    if (n < 3 || !(tau_min_s > 0) || !(tau_max_s > tau_min_s))
+        return NAN;
+    double lo = log(tau_min_s), hi = log(tau_max_s);
+    double best = INFINITY;
+    int best_k = 0;
+    for (int k = 0; k < GRID; k++) {
+        double c = decay_cost(t, y, n, t0, exp(lo + (hi - lo) * k / (GRID - 1)), &a);
+        if (c < best) {
+            best = c;
+            best_k = k;
+        }
+    }
+    if (best_k == 0 || best_k == GRID - 1)
+        return NAN; /* the minimum is on a bound: τ is not determined by the data */
+
+    /* Golden-section search on log τ between the grid neighbours. */
+    const double g = 0.5 * (sqrt(5.0) - 1.0);
+    double xa = lo + (hi - lo) * (best_k - 1) / (GRID - 1);
+    double xb = lo + (hi - lo) * (best_k + 1) / (GRID - 1);
+    double x1 = xb - g * (xb - xa), x2 = xa + g * (xb - xa);
+    double f1 = decay_cost(t, y, n, t0, exp(x1), &a);
+    double f2 = decay_cost(t, y, n, t0, exp(x2), &a);
+    for (int it = 0; it < 60 && xb - xa > 1e-7; it++) {
+        if (f1 < f2) {
+            xb = x2;
+            x2 = x1;
+            f2 = f1;
+            x1 = xb - g * (xb - xa);
+            f1 = decay_cost(t, y, n, t0, exp(x1), &a);
+        } else {
+            xa = x1;
+            x1 = x2;
+            f1 = f2;
+            x2 = xa + g * (xb - xa);
+            f2 = decay_cost(t, y, n, t0, exp(x2), &a);
+        }
+    }
+    double tau = exp(0.5 * (xa + xb));
+    decay_cost(t, y, n, t0, tau, &a);
+    if (!(a > 0))
+        return NAN;
+    if (amp != NULL)
+        *amp = a;
+    return tau;
+}
+
+/* Follows y back from index from (exclusive of from itself) to the first
+ * sample at or below level, not before index stop; returns the interpolated
+ * crossing time, or NaN when y stays above level down to stop. */
+static double cross_back(const double *t, const double *y, size_t from, size_t stop, double level)
+{
+    for (size_t i = from; i > stop; i--) {
+        if (y[i - 1] <= level)
+            return nt_cross_time(t[i - 1], y[i - 1], t[i], y[i], level);
+    }
+    return NAN;
+}
+
+/* Same, forward: the first sample after from at or below level, before stop. */
+static double cross_forward(const double *t, const double *y, size_t from, size_t stop,
+                            double level, size_t *at)
+{
+    for (size_t i = from; i + 1 < stop; i++) {
+        if (y[i + 1] <= level) {
+            if (at != NULL)
+                *at = i + 1;
+            return nt_cross_time(t[i], y[i], t[i + 1], y[i + 1], level);
+        }
+    }
+    return NAN;
+}
+
+/* Vertex of the parabola through (t[i-1..i+1], y[i-1..i+1]), when it lies
+ * between the outer samples; else the sample itself. */
+static void refine_peak(const double *t, const double *y, size_t n, size_t i, double *tp,
+                        double *yp)
+{
+    *tp = t[i];
+    *yp = y[i];
+    if (i == 0 || i + 1 >= n)
+        return;
+    double h0 = t[i] - t[i - 1], h1 = t[i + 1] - t[i];
+    /* Divided differences of the quadratic through the three points. */
+    double d0 = (y[i] - y[i - 1]) / h0, d1 = (y[i + 1] - y[i]) / h1;
+    double c2 = (d1 - d0) / (h0 + h1);
+    if (!(c2 < 0))
+        return;
+    double slope_mid = d0 + c2 * h0; /* derivative at t[i] */
+    double dt = -slope_mid / (2 * c2);
+    if (dt <= -h0 || dt >= h1)
+        return;
+    *tp = t[i] + dt;
+    *yp = y[i] + slope_mid * dt + c2 * dt * dt;
+}
+
+/* Trapezoid integral of y over [ta, tb] (times inside t [n]), with the
+ * partial intervals at both ends interpolated linearly. */
+static double integrate(const double *t, const double *y, size_t n, double ta, double tb)
+{
+    if (!(tb > ta))
+        return 0;
+    size_t i = nt_lower_bound(t, n, ta);
+    if (i == 0 || i >= n)
+        return NAN;
+    double area = 0, prev_t = ta;
+    double prev_y = y[i - 1] + (y[i] - y[i - 1]) * (ta - t[i - 1]) / (t[i] - t[i - 1]);
+    for (; i < n && t[i] < tb; i++) {
+        area += 0.5 * (prev_y + y[i]) * (t[i] - prev_t);
+        prev_t = t[i];
+        prev_y = y[i];
+    }
+    if (i >= n)
+        return area;
+    double yb = y[i - 1] + (y[i] - y[i - 1]) * (tb - t[i - 1]) / (t[i] - t[i - 1]);
+    return area + 0.5 * (prev_y + yb) * (tb - prev_t);
+}
+
+void nt_measure_response(const double *t, const double *y, const double *d, size_t n,
+                         size_t cross, double level, const nt_response_span *span,
+                         nt_trial_result *r)
+{
+    size_t peak_end = nt_lower_bound(t, n, span->peak_end_s);
+    size_t decay_end = nt_lower_bound(t, n, span->decay_end_s);
+    if (decay_end < peak_end)
+        decay_end = peak_end;
+    size_t back = nt_lower_bound(t, n, span->back_s);
+
+    size_t ip = cross;
+    for (size_t i = cross; i < peak_end && i < n && y[i] > level; i++)
+        if (y[i] > y[ip])
+            ip = i;
+    double tp, amp;
+    refine_peak(t, y, n, ip, &tp, &amp);
+    r->amplitude_dff = amp;
+    r->peak_s = tp;
+    r->time_to_peak_s = tp - span->stim_s;
+
+    double t10 = cross_back(t, y, ip, back, 0.1 * amp);
+    double t50r = cross_back(t, y, ip, back, 0.5 * amp);
+    double t90 = cross_back(t, y, ip, back, 0.9 * amp);
+    r->onset_latency_s = t10 - span->stim_s;
+    r->rise_s = t90 - t10;
+
+    double t50f = cross_forward(t, y, ip, decay_end, 0.5 * amp, NULL);
+    r->half_width_s = t50f - t50r;
+
+    size_t end_index = decay_end;
+    double t_end = cross_forward(t, y, ip, decay_end, 0.0, &end_index);
+    if (isnan(t_end))
+        t_end = decay_end > 0 ? t[decay_end - 1] : t[0];
+    r->auc_dff_s = isnan(t10) ? NAN : integrate(t, y, n, t10, t_end);
+
+    /* Decay fit on the unfiltered ΔF/F from the peak sample onward; τ is
+     * searched from half a frame interval to 10 × the fitted span. */
+    size_t n_fit = decay_end > ip ? decay_end - ip : 0;
+    if (n_fit >= 5) {
+        double dt = (t[n - 1] - t[0]) / (double)(n - 1);
+        double span_s = t[decay_end - 1] - t[ip];
+        r->decay_tau_s = nt_fit_exp_decay(t + ip, d + ip, n_fit, t[ip], 0.5 * dt, 10.0 * span_s,
+                                          NULL);
+    } else {
+        r->decay_tau_s = NAN;
+    }
+}

@@ -1,0 +1,112 @@
+/*
+ * report_csv.c — the per-trial table as CSV (RFC 4180): a header line, one
+ * row per (ROI, trial), '.' as decimal point whatever the locale, NaN for a
+ * value that could not be measured. Numbers are written with 6 significant
+ * digits (%g): more than the data's precision, few enough to read.
+ */
+#include "internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const flag_names[] = {
+    "nonfinite", "f0_nonpositive", "no_baseline", "short_baseline",
+    "truncated", "shadow",         "flat",
+};
+
+size_t nt_flags_format(unsigned flags, char *buf, size_t len)
+{
+    size_t need = 0;
+    if (len > 0)
+        buf[0] = '\0';
+    for (size_t i = 0; i < sizeof flag_names / sizeof flag_names[0]; i++) {
+        if (!(flags & (1u << i)))
+            continue;
+        const char *sep = need > 0 ? ";" : "";
+        int w = snprintf(len > need ? buf + need : NULL, len > need ? len - need : 0, "%s%s", sep,
+                         flag_names[i]);
+        if (w > 0)
+            need += (size_t)w;
+    }
+    return need;
+}
+
+/* Writes s as one CSV field, quoted when it holds a delimiter, a quote, a
+ * line break or edge spaces (RFC 4180: quotes inside are doubled). */
+static void put_field(FILE *out, const char *s)
+{
+    size_t len = strlen(s);
+    int quote = strpbrk(s, ",\"\r\n") != NULL || (len > 0 && (s[0] == ' ' || s[len - 1] == ' '));
+    if (!quote) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+/* %g is locale-dependent only in its decimal point, which C programs keep
+ * as '.' unless they call setlocale; the library never does. */
+static void put_number(FILE *out, double v)
+{
+    if (isnan(v))
+        fputs(",NaN", out);
+    else if (isinf(v))
+        fputs(v > 0 ? ",Inf" : ",-Inf", out);
+    else
+        fprintf(out, ",%.6g", v);
+}
+
+int nt_csv_write_header(FILE *out)
+{
+    fputs("file,roi,trial,stim_s,label,detected,amplitude_dff,peak_s,onset_latency_s,"
+          "time_to_peak_s,rise_s,half_width_s,decay_tau_s,auc_dff_s,f0,noise_sd_dff,snr,"
+          "flags\n",
+          out);
+    return ferror(out) ? NT_ERR_IO : NT_OK;
+}
+
+int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                      const nt_trial_result *results, size_t n)
+{
+    char flags[128];
+    for (size_t i = 0; i < n; i++) {
+        const nt_trial_result *r = &results[i];
+        put_field(out, file);
+        fputc(',', out);
+        if (rec->roi_names != NULL && r->roi < rec->n_rois)
+            put_field(out, rec->roi_names[r->roi]);
+        else
+            fprintf(out, "%zu", r->roi + 1);
+        fprintf(out, ",%zu", r->trial + 1);
+        put_number(out, r->stim_s);
+        fputc(',', out);
+        if (rec->stim_labels != NULL && r->trial < rec->n_stims)
+            put_field(out, rec->stim_labels[r->trial]);
+        fprintf(out, ",%d", r->detected);
+        put_number(out, r->amplitude_dff);
+        put_number(out, r->peak_s);
+        put_number(out, r->onset_latency_s);
+        put_number(out, r->time_to_peak_s);
+        put_number(out, r->rise_s);
+        put_number(out, r->half_width_s);
+        put_number(out, r->decay_tau_s);
+        put_number(out, r->auc_dff_s);
+        put_number(out, r->f0);
+        put_number(out, r->noise_sd_dff);
+        put_number(out, r->snr);
+        fputc(',', out);
+        nt_flags_format(r->flags, flags, sizeof flags);
+        fputs(flags, out);
+        fputc('\n', out);
+        if (ferror(out))
+            return NT_ERR_IO;
+    }
+    return NT_OK;
+}

@@ -213,7 +213,8 @@ enum nt_flag {
     NT_FLAG_SHORT_BASELINE = 1u << 3, /* baseline window cut by the recording start */
     NT_FLAG_TRUNCATED      = 1u << 4, /* the response window is cut by the recording end */
     NT_FLAG_SHADOW         = 1u << 5, /* a dip below -k·σ right after the stimulus (artefact) */
-    NT_FLAG_FLAT           = 1u << 6  /* zero noise (constant baseline): row unmeasured */
+    NT_FLAG_FLAT           = 1u << 6, /* zero noise (constant baseline): row unmeasured */
+    NT_FLAG_NOFIT          = 1u << 7  /* the response model did not converge: waveform measures */
 };
 
 /* Writes the names of the flags set in flags, separated by ';', into buf

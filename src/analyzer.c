@@ -14,6 +14,7 @@
  * true frame times. Every time measure uses the true frame times.
  */
 #include "internal.h"
+#include "fit_model.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -186,6 +187,77 @@ static double noise_sd(nt_analyzer *a, const double *t, const double *y, size_t 
     return nt_mad_sd(a->work, m, a->work2);
 }
 
+/*
+ * Refines the waveform measures of a detected response in r with the lab's
+ * model A·(1 - e^(-(t-t0)/τon))·e^(-(t-t0)/τoff), fitted to the unfiltered
+ * ΔF/F d over [stim - 2 s, decay end].
+ *
+ * The waveform measures give the starts: t0 from the 10 % point, τon from
+ * the 10-90 % rise (= τon·ln 9 for an exponential rise), and τoff from two
+ * guesses — the half width / ln 2 and the single-exponential decay — since
+ * either can be far off on a noisy trace and the model has local minima
+ * (a small, slow tail). τon is bounded by twice the waveform's time to peak
+ * (the model peaks at t0 + τon·ln((τon+τoff)/τon) >= τon·ln 2 when
+ * τon <= τoff). Of the fits that converge inside their bounds with
+ * τon <= τoff (a rise faster than the decay: otherwise the two constants
+ * swap roles and τoff no longer measures the decay), the one with the least
+ * residual is kept, if it peaks inside the peak search span and within a
+ * factor of 1.5 of the waveform's peak. Its measures then replace the
+ * waveform's; otherwise the row keeps the waveform measures and is flagged
+ * NT_FLAG_NOFIT.
+ */
+static void refine_with_model(const double *ts, const double *d, size_t m, double dt,
+                              double jitter_s, const nt_params *p, const nt_response_span *span,
+                              nt_trial_result *r)
+{
+    const double stim = span->stim_s;
+    size_t i0 = nt_lower_bound(ts, m, stim - fmin(2.0, p->baseline_s));
+    size_t i1 = nt_lower_bound(ts, m, span->decay_end_s);
+    if (i1 < m)
+        i1++;
+    double tau_on_max = fmin(p->peak_max_s, fmax(2.0 * r->time_to_peak_s, 4.0 * dt));
+    nt_model_bounds bounds = {
+        stim - jitter_s - dt, stim + p->window_s,
+        0.25 * dt, tau_on_max,
+        0.25 * dt, 10.0 * (span->decay_end_s - stim),
+    };
+    double t0 = isfinite(r->onset_latency_s) ? stim + r->onset_latency_s : stim;
+    double tau_on = (isfinite(r->rise_s) && r->rise_s > 0) ? r->rise_s / log(9.0) : 4.0 * dt;
+    double tau_off_starts[2] = {
+        isfinite(r->half_width_s) ? r->half_width_s / log(2.0) : NAN,
+        r->decay_tau_s,
+    };
+    nt_model_fit best = {0};
+    int have = 0;
+    for (int k = 0; k < 2 && i1 > i0; k++) {
+        if (!isfinite(tau_off_starts[k]) || (k == 1 && tau_off_starts[1] == tau_off_starts[0]))
+            continue;
+        nt_model_fit fit;
+        if (nt_fit_response_model(ts + i0, d + i0, i1 - i0, t0, tau_on, tau_off_starts[k],
+                                  &bounds, &fit) != 0)
+            continue;
+        if (!fit.converged || fit.tau_on_s > fit.tau_off_s)
+            continue;
+        if (!have || fit.rss < best.rss) {
+            best = fit;
+            have = 1;
+        }
+    }
+    int ok = have && best.peak_s >= stim - jitter_s && best.peak_s <= span->peak_end_s &&
+             best.peak_dff < 1.5 * r->amplitude_dff && best.peak_dff > r->amplitude_dff / 1.5;
+    if (!ok) {
+        r->flags |= NT_FLAG_NOFIT;
+        return;
+    }
+    r->amplitude_dff = best.peak_dff;
+    r->peak_s = best.peak_s;
+    r->time_to_peak_s = best.peak_s - stim;
+    r->onset_latency_s = best.t0_s - stim;
+    r->rise_s = best.t90_s - best.t10_s;
+    r->half_width_s = best.t50_fall_s - best.t50_rise_s;
+    r->decay_tau_s = best.tau_off_s;
+}
+
 static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, double dt,
                           nt_trial_result *r)
 {
@@ -231,7 +303,9 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     }
     double sd = noise_sd(a, ts, y, n0, n1);
     r->noise_sd_dff = sd;
-    if (!(sd > 0) || !isfinite(sd)) {
+    /* FFT round-off leaves ~1e-16 on a constant trace; no real recording
+     * has a ΔF/F noise below 1e-9. */
+    if (!(sd > 1e-9) || !isfinite(sd)) {
         r->flags |= NT_FLAG_FLAT;
         return;
     }
@@ -253,6 +327,7 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
         r->detected = 1;
         nt_response_span span = {stim, back_s, peak_end_s, decay_end_s};
         nt_measure_response(ts, y, d, m, det.cross, level, &span, r);
+        refine_with_model(ts, d, m, dt, jitter_s, p, &span, r);
     } else {
         /* No response: the amplitude is the largest filtered ΔF/F in the
          * response window (what a fixed-window measure would report). */

@@ -1,13 +1,16 @@
 /*
- * baseline.c — F0 and the photobleaching drift model of one trial.
+ * baseline.c — F0 and the photobleaching drift of one trial.
  *
  * F0 is the mean of the raw trace over the pre-stimulus window, as labs
- * compute it (DOMAIN.md). With drift correction, F0 becomes a function of
- * time fitted on pre-stimulus data only — a line (NT_DRIFT_LINEAR) or an
- * exponential, fitted as a line to log F (NT_DRIFT_EXP) — and extrapolated
- * across the response. Fitting only before the stimulus means the response
- * itself can never be absorbed into the baseline, which a running median or
- * a whole-trace fit would do for responses lasting tens of seconds.
+ * compute it (DOMAIN.md). Nanosensor and photometry recordings bleach, and a
+ * constant F0 then turns the slow decline into a negative ΔF/F that grows
+ * through the response: late peaks come out early and small, decays short.
+ * So by default F0 follows the drift: a slope fitted on pre-stimulus data
+ * only — of F (linear) or of log F (exponential) — anchored at the mean of
+ * the F0 window and extrapolated across the response. Fitting before the
+ * stimulus only means the response itself can never be absorbed into the
+ * baseline, as a running median or a whole-trace fit would do for responses
+ * that last tens of seconds.
  */
 #include "internal.h"
 
@@ -16,40 +19,38 @@
 double nt_baseline_f0_at(const nt_baseline *b, double t_s)
 {
     switch (b->drift) {
-    case NT_DRIFT_LINEAR: return b->drift_a + b->drift_b * t_s;
-    case NT_DRIFT_EXP: return exp(b->drift_a + b->drift_b * t_s);
+    case NT_DRIFT_LINEAR: return b->f0 + b->slope * (t_s - b->t_mid_s);
+    case NT_DRIFT_EXP: return b->f0 * exp(b->slope * (t_s - b->t_mid_s));
     default: return b->f0;
     }
 }
 
-/* Fits the drift model over [i0, i1); returns 0, or -1 when it cannot
- * (too few points, or non-positive samples for the exponential). */
-static int fit_drift(const double *t, const double *x, size_t i0, size_t i1, int drift,
-                     nt_baseline *b)
+/* Least-squares slope of x (or of log x) against t over [i0, i1); returns
+ * 0, or -1 when it cannot (too few points, or non-positive samples for the
+ * exponential). Accumulated in one pass about the means, without copies. */
+static int fit_slope(const double *t, const double *x, size_t i0, size_t i1, int drift,
+                     double *slope)
 {
     if (i1 < i0 + 3)
         return -1;
-    if (drift == NT_DRIFT_LINEAR)
-        return nt_linefit(t + i0, x + i0, i1 - i0, &b->drift_a, &b->drift_b);
-    /* Exponential: least squares on log F, accumulated without a copy. */
     double mt = 0, my = 0, m = (double)(i1 - i0);
     for (size_t i = i0; i < i1; i++) {
-        if (!(x[i] > 0))
+        if (drift == NT_DRIFT_EXP && !(x[i] > 0))
             return -1;
         mt += t[i];
-        my += log(x[i]);
+        my += drift == NT_DRIFT_EXP ? log(x[i]) : x[i];
     }
     mt /= m;
     my /= m;
     double stt = 0, sty = 0;
     for (size_t i = i0; i < i1; i++) {
+        double y = drift == NT_DRIFT_EXP ? log(x[i]) : x[i];
         stt += (t[i] - mt) * (t[i] - mt);
-        sty += (t[i] - mt) * (log(x[i]) - my);
+        sty += (t[i] - mt) * (y - my);
     }
     if (!(stt > 0))
         return -1;
-    b->drift_b = sty / stt;
-    b->drift_a = my - b->drift_b * mt;
+    *slope = sty / stt;
     return 0;
 }
 
@@ -57,8 +58,9 @@ void nt_baseline_fit(const double *t, const double *x, size_t n, double stim_s,
                      double end_s, double from_s, const nt_params *p, nt_baseline *b)
 {
     b->f0 = NAN;
+    b->t_mid_s = stim_s;
+    b->slope = 0;
     b->drift = NT_DRIFT_NONE;
-    b->drift_a = b->drift_b = 0;
     b->flags = 0;
 
     double start_s = stim_s - p->baseline_s;
@@ -71,21 +73,21 @@ void nt_baseline_fit(const double *t, const double *x, size_t n, double stim_s,
         b->flags |= NT_FLAG_NO_BASELINE;
         return;
     }
-    double sum = 0;
-    for (size_t i = i0; i < i1; i++)
+    double sum = 0, sum_t = 0;
+    for (size_t i = i0; i < i1; i++) {
         sum += x[i];
-    b->f0 = sum / (double)b->n_samples;
-
-    if (p->drift != NT_DRIFT_NONE) {
-        double drift_from = stim_s - p->drift_window_s;
-        if (drift_from < from_s)
-            drift_from = from_s;
-        size_t j0 = nt_lower_bound(t, n, drift_from);
-        if (fit_drift(t, x, j0, i1, p->drift, b) == 0) {
-            b->drift = p->drift;
-            b->f0 = nt_baseline_f0_at(b, stim_s);
-        }
+        sum_t += t[i];
     }
-    if (!(b->f0 > 0) || !isfinite(b->f0))
+    b->f0 = sum / (double)b->n_samples;
+    b->t_mid_s = sum_t / (double)b->n_samples;
+    if (!(b->f0 > 0) || !isfinite(b->f0)) {
         b->flags |= NT_FLAG_F0_NONPOSITIVE;
+        return;
+    }
+    if (p->drift != NT_DRIFT_NONE) {
+        double drift_from = fmax(stim_s - p->drift_window_s, from_s);
+        size_t j0 = nt_lower_bound(t, n, drift_from);
+        if (fit_slope(t, x, j0, i1, p->drift, &b->slope) == 0)
+            b->drift = p->drift;
+    }
 }

@@ -183,14 +183,23 @@ static int side_open(struct side *s, const char *path, nt_error *err)
     return NT_OK;
 }
 
-/* Reads the next data row; *n == 0 at the end. A row whose width differs
- * from the header's is a format error. */
-static int side_next(struct side *s, char ***cells, size_t *n, nt_error *err)
+/* Reads the next record; *n == 0 at the end. */
+static int side_read(struct side *s, char ***cells, size_t *n, nt_error *err)
 {
     nt_error e = {0};
     int st = nt_csv_reader_next(s->reader, cells, n, &e);
     if (st != NT_OK)
         return nt_error_set(err, st, "%s file: %s", s->name, e.message);
+    return NT_OK;
+}
+
+/* Reads the next data row; *n == 0 at the end. A row whose width differs
+ * from the header's is a format error. */
+static int side_next(struct side *s, char ***cells, size_t *n, nt_error *err)
+{
+    int st = side_read(s, cells, n, err);
+    if (st != NT_OK)
+        return st;
     if (*n != 0 && *n != s->width)
         return nt_error_set(err, NT_ERR_FORMAT, "%s file: line %zu: %zu fields, the header has %zu",
                             s->name, nt_csv_reader_line(s->reader), *n, s->width);
@@ -202,7 +211,7 @@ static int side_header(struct side *s, nt_error *err)
 {
     char **cells;
     size_t n;
-    int st = side_next(s, &cells, &n, err);
+    int st = side_read(s, &cells, &n, err);
     if (st != NT_OK || n == 0)
         return st;
     s->header = calloc(n, sizeof *s->header);

@@ -81,12 +81,15 @@ double nt_cross_time(double t0, double y0, double t1, double y1, double level);
 
 /* ---------------------------------------------------------- baseline.c */
 
-/* The baseline of one trial: F0 model and noise. */
+/* The baseline of one trial: F0 and its drift model. F0(t) passes through
+ * the baseline mean f0 at t_mid_s (the mean time of the F0 window) and
+ * follows the slope fitted on the pre-stimulus data: f0 + slope·(t - t_mid)
+ * (linear) or f0·exp(slope·(t - t_mid)) (exponential). */
 typedef struct nt_baseline {
-    double f0;          /* F0 at the stimulus, raw units */
-    double drift_a;     /* F0(t) = f0_at(t): see nt_baseline_f0_at */
-    double drift_b;
-    int drift;          /* enum nt_drift used */
+    double f0;          /* mean of the raw trace over the F0 window */
+    double t_mid_s;     /* mean time of the F0 window */
+    double slope;       /* drift slope: raw units/s (linear) or 1/s (exp); 0 for none */
+    int drift;          /* enum nt_drift used (NONE when it could not be fitted) */
     size_t n_samples;   /* samples in the F0 window */
     unsigned flags;     /* NT_FLAG_SHORT_BASELINE / NO_BASELINE / F0_NONPOSITIVE */
 } nt_baseline;

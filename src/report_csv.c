@@ -12,7 +12,7 @@
 
 static const char *const flag_names[] = {
     "nonfinite", "f0_nonpositive", "no_baseline", "short_baseline",
-    "truncated", "shadow",         "flat",
+    "truncated", "shadow",         "flat",        "nofit",
 };
 
 size_t nt_flags_format(unsigned flags, char *buf, size_t len)

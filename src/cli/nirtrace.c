@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
@@ -55,7 +56,7 @@ static const char *const detect_help =
     "Baseline:\n"
     "      --baseline S         F0 = mean of the S seconds before the stimulus [5]\n"
     "      --drift MODEL        photobleaching correction fitted before the\n"
-    "                           stimulus only: none, linear, exp [none]\n"
+    "                           stimulus only: none, linear, exp [linear]\n"
     "      --drift-window S     pre-stimulus span the drift is fitted on [20]\n"
     "      --noise-window S     pre-stimulus span of the noise sigma [10]\n"
     "Filter (zero-phase, FFT):\n"
@@ -237,8 +238,11 @@ static int apply_overrides(const overrides *o, nt_recording *rec, nt_error *err)
 
 /* The output file is written under a temporary name in its directory and
  * renamed into place when complete, so that a reader never sees a partial
- * table and an older file of that name survives a failed run. */
+ * table and an older file of that name survives a failed run. A path that
+ * names something other than a regular file (a device such as /dev/null, a
+ * FIFO) is written directly: renaming over it would replace the device. */
 static char temp_path[4096];
+static int output_direct;
 
 static void on_signal(int sig)
 {
@@ -250,6 +254,18 @@ static void on_signal(int sig)
 
 static FILE *output_open(const char *path)
 {
+    struct stat st;
+    output_direct = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    if (output_direct) {
+        if (S_ISDIR(st.st_mode)) {
+            msg(path, "cannot write output: is a directory");
+            return NULL;
+        }
+        FILE *f = fopen(path, "w");
+        if (f == NULL)
+            msg(path, "cannot open output: %s", strerror(errno));
+        return f;
+    }
     if (snprintf(temp_path, sizeof temp_path, "%s.tmp.XXXXXX", path) >= (int)sizeof temp_path) {
         msg(path, "output path is too long");
         temp_path[0] = '\0';
@@ -279,6 +295,17 @@ static FILE *output_open(const char *path)
 static int output_close(FILE *f, const char *path, int ok)
 {
     int failed = 0;
+    if (output_direct) {
+        if (fflush(f) != 0 || ferror(f)) {
+            msg(path, "write error: %s", strerror(errno));
+            failed = 1;
+        }
+        if (fclose(f) != 0 && !failed) {
+            msg(path, "write error: %s", strerror(errno));
+            failed = 1;
+        }
+        return failed || !ok ? -1 : 0;
+    }
     if (fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0) {
         if (ok)
             msg(path, "write error: %s", strerror(errno));

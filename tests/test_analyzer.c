@@ -1,0 +1,230 @@
+/* test_analyzer.c — the whole pipeline on synthetic recordings of known
+ * amplitude, latency and kinetics, at lab and non-lab rates. */
+#include "internal.h"
+#include "synth.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+static nt_trial_result *run(const nt_recording *rec, const nt_params *p)
+{
+    nt_analyzer *a = NULL;
+    cr_assert_eq(nt_analyzer_create(p, &a, NULL), NT_OK);
+    nt_trial_result *res = calloc(rec->n_rois * rec->n_stims, sizeof *res);
+    cr_assert_not_null(res);
+    nt_error err;
+    cr_assert_eq(nt_analyzer_execute(a, rec, res, &err), NT_OK, "%s", err.message);
+    nt_analyzer_destroy(a);
+    return res;
+}
+
+TestSuite(analyzer);
+
+/* A fast and a slow responder and a silent ROI at 8.33 Hz, stimulus at
+ * frame 200, SNR 12 (amplitude / per-frame noise). */
+Test(analyzer, measures_known_transients)
+{
+    nt_recording *rec = synth_recording(3, 600, 8.33, 200);
+    cr_assert_not_null(rec);
+    synth_rng rng = {2024};
+    synth_roi fast = {0.06, 0.3, 0.2, 2.0, 0.005, 3000};
+    synth_roi slow = {0.08, 0.5, 3.0, 20.0, 0.0066, 5000};
+    synth_roi none = {0.0, 0.0, 1.0, 1.0, 0.005, 4000};
+    synth_fill(rec, 0, &fast, &rng);
+    synth_fill(rec, 1, &slow, &rng);
+    synth_fill(rec, 2, &none, &rng);
+    nt_trial_result *r = run(rec, NULL);
+    double frame = 1 / 8.33;
+
+    cr_assert_eq(r[0].detected, 1);
+    cr_assert(fabs(r[0].amplitude_dff - 0.06) / 0.06 < 0.1, "fast amp %g", r[0].amplitude_dff);
+    double tp_fast = fast.latency_s + synth_peak_time(0.2, 2.0);
+    cr_assert(fabs(r[0].time_to_peak_s - tp_fast) <= 2 * frame, "fast ttp %g want %g",
+              r[0].time_to_peak_s, tp_fast);
+    cr_assert(fabs(r[0].decay_tau_s - 2.0) / 2.0 < 0.15, "fast tau %g", r[0].decay_tau_s);
+    cr_assert(r[0].onset_latency_s > 0 && r[0].onset_latency_s < tp_fast);
+    cr_assert_float_eq(r[0].f0, 3000, 30);
+
+    cr_assert_eq(r[1].detected, 1);
+    cr_assert(fabs(r[1].amplitude_dff - 0.08) / 0.08 < 0.1, "slow amp %g", r[1].amplitude_dff);
+    double tp_slow = slow.latency_s + synth_peak_time(3.0, 20.0);
+    cr_assert(fabs(r[1].time_to_peak_s - tp_slow) < 1.5, "slow ttp %g want %g",
+              r[1].time_to_peak_s, tp_slow);
+    cr_assert(tp_slow > 6, "the slow model peaks late (%g s)", tp_slow);
+    cr_assert(r[1].decay_tau_s > 14 && r[1].decay_tau_s < 30, "slow tau %g", r[1].decay_tau_s);
+
+    cr_assert_eq(r[2].detected, 0);
+    cr_assert(isnan(r[2].decay_tau_s) && isnan(r[2].onset_latency_s));
+    cr_assert(isfinite(r[2].noise_sd_dff));
+    free(r);
+    nt_recording_free(rec);
+}
+
+/* Silent ROIs with white noise: the false-positive rate must be low. */
+Test(analyzer, few_false_positives_on_noise)
+{
+    const size_t n_rois = 400;
+    nt_recording *rec = synth_recording(n_rois, 600, 8.33, 200);
+    synth_rng rng = {5};
+    synth_roi none = {0.0, 0.0, 1.0, 1.0, 0.01, 2000};
+    for (size_t r = 0; r < n_rois; r++)
+        synth_fill(rec, r, &none, &rng);
+    nt_trial_result *res = run(rec, NULL);
+    size_t fp = 0;
+    for (size_t r = 0; r < n_rois; r++)
+        fp += (size_t)res[r].detected;
+    cr_assert(fp <= n_rois / 50, "%zu false positives in %zu silent ROIs", fp, n_rois);
+    free(res);
+    nt_recording_free(rec);
+}
+
+/* Rates from 5 to 50 Hz: the same response is found and timed. */
+Test(analyzer, works_across_rates)
+{
+    const double rates[] = {5.0, 8.33, 20.0, 50.0};
+    for (size_t k = 0; k < 4; k++) {
+        double rate = rates[k];
+        size_t n = (size_t)(72 * rate);
+        nt_recording *rec = synth_recording(1, n, rate, (long)(24 * rate));
+        synth_rng rng = {11 + k};
+        synth_roi roi = {0.05, 0.4, 0.3, 3.0, 0.004, 3000};
+        synth_fill(rec, 0, &roi, &rng);
+        nt_trial_result *r = run(rec, NULL);
+        double tp = roi.latency_s + synth_peak_time(0.3, 3.0);
+        cr_assert_eq(r[0].detected, 1, "rate %g", rate);
+        cr_assert(fabs(r[0].amplitude_dff - 0.05) / 0.05 < 0.12, "rate %g amp %g", rate,
+                  r[0].amplitude_dff);
+        cr_assert(fabs(r[0].time_to_peak_s - tp) < fmax(2 / rate, 0.15), "rate %g ttp %g want %g",
+                  rate, r[0].time_to_peak_s, tp);
+        free(r);
+        nt_recording_free(rec);
+    }
+}
+
+/* Irregular frame times: measures use the true timestamps. */
+Test(analyzer, irregular_timestamps)
+{
+    nt_recording *rec = nt_recording_new(1, 600);
+    rec->time_s = malloc(600 * sizeof(double));
+    synth_rng jit = {3};
+    for (size_t i = 0; i < 600; i++)
+        rec->time_s[i] = i / 8.29 + 0.008 * (synth_uniform(&jit) - 0.5);
+    rec->rate_hz = 599 / (rec->time_s[599] - rec->time_s[0]);
+    rec->time_source = NT_SOURCE_FILE_TIME;
+    double stim = rec->time_s[200];
+    nt_recording_set_stims(rec, &stim, 1, NULL);
+    synth_rng rng = {4};
+    synth_roi roi = {0.05, 0.5, 0.3, 3.0, 0.003, 3000};
+    synth_fill(rec, 0, &roi, &rng);
+    nt_trial_result *r = run(rec, NULL);
+    double tp = roi.latency_s + synth_peak_time(0.3, 3.0);
+    cr_assert_eq(r[0].detected, 1);
+    cr_assert(fabs(r[0].time_to_peak_s - tp) < 0.15, "ttp %g want %g", r[0].time_to_peak_s, tp);
+    cr_assert(fabs(r[0].decay_tau_s - 3.0) / 3.0 < 0.1, "tau %g", r[0].decay_tau_s);
+    free(r);
+    nt_recording_free(rec);
+}
+
+/* Three stimuli: each trial gets its own baseline and its own response. */
+Test(analyzer, multiple_stimuli)
+{
+    nt_recording *rec = nt_recording_new(1, 2400);
+    nt_recording_set_rate(rec, 8.33, NULL);
+    double stims[] = {24.0, 112.0, 200.0};
+    nt_recording_set_stims(rec, stims, 3, NULL);
+    synth_rng rng = {8};
+    synth_roi roi = {0.04, 0.3, 0.5, 4.0, 0.003, 3000};
+    synth_fill(rec, 0, &roi, &rng);
+    nt_trial_result *r = run(rec, NULL);
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(r[k].detected, 1, "trial %d", k + 1);
+        cr_assert_eq(r[k].trial, (size_t)k);
+        cr_assert_float_eq(r[k].stim_s, stims[k], 1e-12);
+        cr_assert(fabs(r[k].amplitude_dff - 0.04) / 0.04 < 0.15, "trial %d amp %g", k + 1,
+                  r[k].amplitude_dff);
+    }
+    free(r);
+    nt_recording_free(rec);
+}
+
+/* Bad samples and baselines give flagged NaN rows, not failures. */
+Test(analyzer, nonfinite_and_nonpositive_rows_are_flagged)
+{
+    nt_recording *rec = synth_recording(3, 600, 8.33, 200);
+    synth_rng rng = {1};
+    synth_roi roi = {0.05, 0.3, 0.2, 2.0, 0.004, 3000};
+    for (size_t r = 0; r < 3; r++)
+        synth_fill(rec, r, &roi, &rng);
+    rec->traces[0 * 600 + 17] = NAN;
+    for (size_t i = 0; i < 600; i++)
+        rec->traces[1 * 600 + i] = (float)(rec->traces[1 * 600 + i] - 4000.0f);
+    nt_trial_result *r = run(rec, NULL);
+    cr_assert(r[0].flags & NT_FLAG_NONFINITE);
+    cr_assert(isnan(r[0].amplitude_dff) && r[0].detected == 0);
+    cr_assert(r[1].flags & NT_FLAG_F0_NONPOSITIVE);
+    cr_assert(isnan(r[1].amplitude_dff) && r[1].detected == 0);
+    cr_assert_eq(r[2].flags, 0);
+    cr_assert_eq(r[2].detected, 1);
+    free(r);
+    nt_recording_free(rec);
+}
+
+Test(analyzer, constant_trace_is_flat)
+{
+    nt_recording *rec = synth_recording(1, 600, 8.33, 200);
+    for (size_t i = 0; i < 600; i++)
+        rec->traces[i] = 1000;
+    nt_trial_result *r = run(rec, NULL);
+    cr_assert(r[0].flags & NT_FLAG_FLAT);
+    cr_assert_eq(r[0].detected, 0);
+    cr_assert_float_eq(r[0].f0, 1000, 1e-9);
+    free(r);
+    nt_recording_free(rec);
+}
+
+Test(analyzer, rejects_unready_recordings)
+{
+    nt_analyzer *a = NULL;
+    nt_analyzer_create(NULL, &a, NULL);
+    nt_recording *rec = nt_recording_new(1, 100);
+    nt_trial_result res[1];
+    nt_error err;
+    cr_assert_eq(nt_analyzer_execute(a, rec, res, &err), NT_ERR_INVALID);
+    cr_assert(strstr(err.message, "rate") != NULL, "%s", err.message);
+    nt_recording_set_rate(rec, 10, NULL);
+    cr_assert_eq(nt_analyzer_execute(a, rec, res, &err), NT_ERR_INVALID);
+    cr_assert(strstr(err.message, "stimul") != NULL, "%s", err.message);
+    double late = 50;
+    nt_recording_set_stims(rec, &late, 1, NULL);
+    cr_assert_eq(nt_analyzer_execute(a, rec, res, &err), NT_ERR_INVALID);
+    cr_assert(strstr(err.message, "outside") != NULL, "%s", err.message);
+    nt_recording_free(rec);
+    nt_analyzer_destroy(a);
+}
+
+Test(analyzer, rejects_bad_params)
+{
+    nt_params p;
+    nt_params_default(&p);
+    p.threshold_sd = -1;
+    nt_analyzer *a = NULL;
+    nt_error err;
+    cr_assert_eq(nt_analyzer_create(&p, &a, &err), NT_ERR_INVALID);
+    cr_assert_null(a);
+    cr_assert(strstr(err.message, "threshold") != NULL);
+}
+
+Test(analyzer, params_json_records_every_parameter)
+{
+    nt_params p;
+    nt_params_default(&p);
+    char buf[2048];
+    size_t n = nt_params_json(&p, buf, sizeof buf);
+    cr_assert(n > 0 && n < sizeof buf);
+    const char *keys[] = {"nirtrace_version", "baseline_s", "drift", "noise_window_s",
+                          "lowpass_hz", "threshold_sd", "min_duration_s", "window_s",
+                          "jitter_frames", "peak_max_s", "decay_max_s"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        cr_assert(strstr(buf, keys[i]) != NULL, "missing %s", keys[i]);
+}

@@ -1,0 +1,1064 @@
+/*
+ * test_cli.c — the nirtrace command line, checked from outside: what it
+ * prints on stdout and stderr, the files it writes and its exit status.
+ *
+ * The binary is found through NIRTRACE_BIN and the bundled recordings
+ * through NIRTRACE_SAMPLES (both set by `make test`). Malformed inputs are
+ * made with the HDF5 C API in a fresh temporary directory per test. Under
+ * `make valgrind` (NIRTRACE_VALGRIND set) valgrind follows the children, so
+ * nothing here changes.
+ */
+#include "nirtrace.h"
+#include "synth.h"
+
+#include <criterion/criterion.h>
+#include <hdf5.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define CSV_HEADER                                                                              \
+    "file,roi,trial,stim_s,label,detected,amplitude_dff,peak_s,onset_latency_s,time_to_peak_s," \
+    "rise_s,half_width_s,decay_tau_s,auc_dff_s,f0,noise_sd_dff,snr,flags"
+
+/* Columns of the detect table. */
+enum {
+    COL_FILE, COL_ROI, COL_TRIAL, COL_STIM, COL_LABEL, COL_DETECTED, COL_AMPLITUDE,
+    COL_PEAK, COL_ONSET, COL_TTP, COL_RISE, COL_HALF_WIDTH, COL_DECAY, COL_AUC, COL_F0,
+    COL_NOISE, COL_SNR, COL_FLAGS, N_COLS
+};
+
+/* ------------------------------------------------------------- fixtures */
+
+static char tmp_dir[64];
+
+static void make_tmp_dir(void)
+{
+    strcpy(tmp_dir, "/tmp/nt_test_cli_XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed: %s", strerror(errno));
+}
+
+static void remove_tmp_dir(void)
+{
+    DIR *d = opendir(tmp_dir);
+    if (d == NULL)
+        return;
+    struct dirent *ent;
+    char path[512];
+    while ((ent = readdir(d)) != NULL) {
+        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(tmp_dir);
+}
+
+TestSuite(cli, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 300);
+
+/* Path of a bundled sample (static storage, eight in rotation). */
+static const char *sample(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    const char *dir = getenv("NIRTRACE_SAMPLES");
+    cr_assert(dir != NULL && dir[0] != '\0',
+              "NIRTRACE_SAMPLES is not set: run the tests with make test");
+    char *path = paths[next];
+    next = (next + 1) % 8;
+    snprintf(path, sizeof paths[0], "%s/%s", dir, name);
+    return path;
+}
+
+/* Path of name inside the test's temporary directory (eight in rotation). */
+static const char *tmp_file(const char *name)
+{
+    static char paths[8][512];
+    static int next;
+    char *path = paths[next];
+    next = (next + 1) % 8;
+    snprintf(path, sizeof paths[0], "%s/%s", tmp_dir, name);
+    return path;
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(data, 1, len, f), len, "cannot write %s", path);
+    cr_assert_eq(fclose(f), 0, "cannot close %s", path);
+}
+
+/* The whole content of path as a new NUL-terminated string (free it), or
+ * NULL when the file cannot be opened. *len_out (may be NULL) gets its size. */
+static char *slurp(const char *path, size_t *len_out)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, len = 0, got;
+    char *buf = malloc(cap);
+    cr_assert_not_null(buf);
+    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            char *bigger = realloc(buf, cap * 2);
+            cr_assert_not_null(bigger);
+            buf = bigger;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (len_out != NULL)
+        *len_out = len;
+    return buf;
+}
+
+/* Number of entries of dir whose name contains part. */
+static int count_entries_containing(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d, "cannot list %s", dir);
+    int n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL)
+        if (strstr(ent->d_name, part) != NULL)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static size_t count_lines(const char *text)
+{
+    size_t n = 0;
+    for (; *text != '\0'; text++)
+        n += *text == '\n';
+    return n;
+}
+
+/* -------------------------------------------------------------- running */
+
+/* How one run of the CLI ended and what it printed. out and err are
+ * malloc'd, NUL-terminated; free with run_free. */
+typedef struct run_result {
+    int exited;   /* 1 when it exited normally, with status code */
+    int code;
+    int signaled; /* 1 when it died by signal sig */
+    int sig;
+    char *out;
+    char *err;
+} run_result;
+
+/*
+ * Runs $NIRTRACE_BIN with the NULL-terminated args (argv[0] excluded).
+ * stdin comes from stdin_path (NULL: /dev/null). stdout is captured, or,
+ * when stdout_path is not NULL, goes to that existing file (then out is "").
+ * stderr is captured.
+ */
+static run_result run_cli(const char *stdin_path, const char *stdout_path,
+                          const char *const *args)
+{
+    const char *bin = getenv("NIRTRACE_BIN");
+    cr_assert(bin != NULL && bin[0] != '\0', "NIRTRACE_BIN is not set: run the tests with make test");
+    size_t n = 0;
+    while (args[n] != NULL)
+        n++;
+    char **argv = calloc(n + 2, sizeof *argv);
+    cr_assert_not_null(argv);
+    argv[0] = (char *)bin;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = (char *)args[i];
+
+    char out_path[512], err_path[512];
+    snprintf(out_path, sizeof out_path, "%s/cli-stdout.txt", tmp_dir);
+    snprintf(err_path, sizeof err_path, "%s/cli-stderr.txt", tmp_dir);
+    posix_spawn_file_actions_t fa;
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null",
+                                                  O_RDONLY, 0), 0);
+    if (stdout_path != NULL)
+        cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY, 0), 0);
+    else
+        cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
+                                                      O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    free(argv);
+    cr_assert_eq(rc, 0, "cannot run %s: %s", bin, strerror(rc));
+
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+    run_result r = {0, -1, 0, 0, NULL, NULL};
+    if (WIFEXITED(status)) {
+        r.exited = 1;
+        r.code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        r.signaled = 1;
+        r.sig = WTERMSIG(status);
+    }
+    r.out = stdout_path != NULL ? strdup("") : slurp(out_path, NULL);
+    r.err = slurp(err_path, NULL);
+    cr_assert(r.out != NULL && r.err != NULL, "cannot read the captured output");
+    unlink(out_path);
+    unlink(err_path);
+    return r;
+}
+
+static void run_free(run_result *r)
+{
+    free(r->out);
+    free(r->err);
+    r->out = r->err = NULL;
+}
+
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define RUN(...) run_cli(NULL, NULL, ARGS(__VA_ARGS__))
+
+static void expect_exit(const run_result *r, int code)
+{
+    cr_assert(!r->signaled, "nirtrace died by signal %d; stderr:\n%s", r->sig, r->err);
+    cr_assert(r->exited, "nirtrace did not exit normally");
+    cr_assert_eq(r->code, code, "exit status %d, expected %d; stderr:\n%s", r->code, code,
+                 r->err);
+}
+
+static void expect_contains(const char *text, const char *part, const char *what)
+{
+    cr_assert_not_null(strstr(text, part), "%s does not contain \"%s\":\n%s", what, part, text);
+}
+
+/* A bad command line: exit 2, nothing on stdout, "nirtrace: ..." on stderr
+ * containing part (when not NULL). */
+static void expect_usage_error(const char *const *args, const char *part)
+{
+    run_result r = run_cli(NULL, NULL, args);
+    expect_exit(&r, 2);
+    cr_assert_str_empty(r.out, "bad usage wrote to stdout:\n%s", r.out);
+    cr_assert(strncmp(r.err, "nirtrace: ", 10) == 0, "no 'nirtrace: ' message on stderr:\n%s",
+              r.err);
+    if (part != NULL)
+        expect_contains(r.err, part, "stderr");
+    run_free(&r);
+}
+
+/* A detect run that failed on its one input file: exit 1, no signal,
+ * exactly one line on stderr, "nirtrace: PATH: ..." containing part (when
+ * not NULL), and only the CSV header on stdout. */
+static void expect_file_error(const run_result *r, const char *path, const char *part)
+{
+    expect_exit(r, 1);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "nirtrace: %s: ", path);
+    size_t plen = strlen(prefix), len = strlen(r->err);
+    cr_assert(strncmp(r->err, prefix, plen) == 0, "stderr does not start with \"%s\":\n%s", prefix,
+              r->err);
+    cr_assert(len > plen + 1 && strchr(r->err, '\n') == r->err + len - 1,
+              "expected one message line on stderr, got:\n%s", r->err);
+    if (part != NULL)
+        expect_contains(r->err, part, "stderr");
+    cr_assert_str_eq(r->out, CSV_HEADER "\n", "stdout holds more than the header:\n%s", r->out);
+}
+
+/* ------------------------------------------------------------------ CSV */
+
+/* A parsed CSV text (RFC 4180 quoting): rows[0] is the header. */
+typedef struct csv_table {
+    size_t n_rows;
+    size_t *n_fields; /* [n_rows] */
+    char ***fields;   /* [n_rows][n_fields[i]] */
+} csv_table;
+
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void sbuf_putc(sbuf *b, char c)
+{
+    if (b->len + 2 > b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 32;
+        char *bigger = realloc(b->s, b->cap);
+        cr_assert_not_null(bigger);
+        b->s = bigger;
+    }
+    b->s[b->len++] = c;
+    b->s[b->len] = '\0';
+}
+
+static void csv_parse(const char *text, csv_table *t)
+{
+    memset(t, 0, sizeof *t);
+    const char *p = text;
+    while (*p != '\0') {
+        size_t nf = 0;
+        char **f = NULL;
+        for (;;) {
+            sbuf b = {NULL, 0, 0};
+            sbuf_putc(&b, 'x'); /* make sure the string exists, then empty it */
+            b.len = 0;
+            b.s[0] = '\0';
+            if (*p == '"') {
+                for (p++; *p != '\0'; p++) {
+                    if (*p == '"') {
+                        if (p[1] != '"') {
+                            p++;
+                            break;
+                        }
+                        p++;
+                    }
+                    sbuf_putc(&b, *p);
+                }
+            }
+            while (*p != '\0' && *p != ',' && *p != '\n')
+                sbuf_putc(&b, *p++);
+            char **more = realloc(f, (nf + 1) * sizeof *f);
+            cr_assert_not_null(more);
+            f = more;
+            f[nf++] = b.s;
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == '\n')
+                p++;
+            break;
+        }
+        size_t *nmore = realloc(t->n_fields, (t->n_rows + 1) * sizeof *nmore);
+        cr_assert_not_null(nmore);
+        t->n_fields = nmore;
+        char ***fmore = realloc(t->fields, (t->n_rows + 1) * sizeof *fmore);
+        cr_assert_not_null(fmore);
+        t->fields = fmore;
+        t->n_fields[t->n_rows] = nf;
+        t->fields[t->n_rows] = f;
+        t->n_rows++;
+    }
+}
+
+static void csv_free(csv_table *t)
+{
+    for (size_t i = 0; i < t->n_rows; i++) {
+        for (size_t j = 0; j < t->n_fields[i]; j++)
+            free(t->fields[i][j]);
+        free(t->fields[i]);
+    }
+    free(t->fields);
+    free(t->n_fields);
+    memset(t, 0, sizeof *t);
+}
+
+/* Cell of data row `row` (1-based: row 0 is the header). */
+static const char *cell(const csv_table *t, size_t row, size_t col)
+{
+    cr_assert_lt(row, t->n_rows, "row %zu of %zu", row, t->n_rows);
+    cr_assert_lt(col, t->n_fields[row], "row %zu has %zu fields, wanted column %zu", row,
+                 t->n_fields[row], col);
+    return t->fields[row][col];
+}
+
+static double cell_number(const csv_table *t, size_t row, size_t col)
+{
+    const char *s = cell(t, row, col);
+    char *end;
+    double v = strtod(s, &end);
+    cr_assert(end != s && *end == '\0', "row %zu column %zu is not a number: '%s'", row, col, s);
+    return v;
+}
+
+/* Parses r's stdout as a detect table: the exact header, then n_rows data
+ * rows of N_COLS fields each. */
+static void expect_table(const run_result *r, size_t n_rows, csv_table *t)
+{
+    size_t hlen = strlen(CSV_HEADER);
+    cr_assert(strncmp(r->out, CSV_HEADER "\n", hlen + 1) == 0, "header line differs:\n%.*s",
+              (int)(strcspn(r->out, "\n")), r->out);
+    size_t len = strlen(r->out);
+    cr_assert(len > 0 && r->out[len - 1] == '\n', "the table does not end with a newline");
+    csv_parse(r->out, t);
+    cr_assert_eq(t->n_rows, n_rows + 1, "%zu data rows, expected %zu", t->n_rows - 1, n_rows);
+    for (size_t i = 0; i < t->n_rows; i++)
+        cr_assert_eq(t->n_fields[i], N_COLS, "row %zu has %zu fields, expected %d", i,
+                     t->n_fields[i], N_COLS);
+}
+
+/* ----------------------------------------------------- HDF5 test inputs */
+
+/* What write_h5 puts in a file. */
+typedef struct h5_spec {
+    int rank;          /* rank of /traces (float32); 0: no /traces, another dataset instead */
+    hsize_t dims[3];
+    double rate_hz;    /* > 0: the rate_hz attribute of /traces */
+    size_t n_stims;    /* > 0: /stim/onsets */
+    double stims[4];
+    long nan_index;    /* >= 0: this sample of /traces is NaN */
+} h5_spec;
+
+/* Writes an HDF5 file: /traces of 1000·(1 + 0.01·noise), float32. */
+static void write_h5(const char *path, const h5_spec *s)
+{
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(file >= 0, "cannot create %s", path);
+    if (s->rank > 0) {
+        size_t n = 1;
+        for (int i = 0; i < s->rank; i++)
+            n *= (size_t)s->dims[i];
+        float *x = malloc((n > 0 ? n : 1) * sizeof *x);
+        cr_assert_not_null(x);
+        synth_rng rng = {20240611u};
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(1000.0 * (1.0 + 0.01 * synth_gauss(&rng)));
+        if (s->nan_index >= 0) {
+            cr_assert_lt((size_t)s->nan_index, n);
+            x[s->nan_index] = NAN;
+        }
+        hid_t space = H5Screate_simple(s->rank, s->dims, NULL);
+        cr_assert(space >= 0);
+        hid_t dset = H5Dcreate2(file, "/traces", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT);
+        cr_assert(dset >= 0);
+        cr_assert(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+        if (s->rate_hz > 0) {
+            hid_t aspace = H5Screate(H5S_SCALAR);
+            hid_t attr = H5Acreate2(dset, "rate_hz", H5T_IEEE_F64LE, aspace, H5P_DEFAULT,
+                                    H5P_DEFAULT);
+            cr_assert(aspace >= 0 && attr >= 0);
+            cr_assert(H5Awrite(attr, H5T_NATIVE_DOUBLE, &s->rate_hz) >= 0);
+            H5Aclose(attr);
+            H5Sclose(aspace);
+        }
+        H5Dclose(dset);
+        H5Sclose(space);
+        free(x);
+    } else {
+        double v[4] = {1, 2, 3, 4};
+        hsize_t n = 4;
+        hid_t space = H5Screate_simple(1, &n, NULL);
+        hid_t dset = H5Dcreate2(file, "/data", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                                H5P_DEFAULT);
+        cr_assert(space >= 0 && dset >= 0);
+        cr_assert(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(dset);
+        H5Sclose(space);
+    }
+    if (s->n_stims > 0) {
+        hid_t group = H5Gcreate2(file, "/stim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t n = s->n_stims;
+        hid_t space = H5Screate_simple(1, &n, NULL);
+        hid_t dset = H5Dcreate2(file, "/stim/onsets", H5T_IEEE_F64LE, space, H5P_DEFAULT,
+                                H5P_DEFAULT, H5P_DEFAULT);
+        cr_assert(group >= 0 && space >= 0 && dset >= 0);
+        cr_assert(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, s->stims) >= 0);
+        H5Dclose(dset);
+        H5Sclose(space);
+        H5Gclose(group);
+    }
+    cr_assert(H5Fclose(file) >= 0, "cannot close %s", path);
+}
+
+/* ----------------------------------------------------------------- help */
+
+Test(cli, help_goes_to_stdout_with_status_0)
+{
+    run_result r = RUN("--help");
+    expect_exit(&r, 0);
+    expect_contains(r.out, "Usage", "stdout");
+    expect_contains(r.out, "detect", "stdout");
+    cr_assert_str_empty(r.err, "--help wrote to stderr:\n%s", r.err);
+    run_free(&r);
+}
+
+Test(cli, command_help_lists_its_options)
+{
+    static const struct {
+        const char *cmd;
+        const char *opts[4];
+    } cases[] = {
+        {"detect", {"--lowpass", "--threshold", "--stim-frame", "--drift"}},
+        {"info", {"--rate", "--stim", "--stim-frame", "Usage"}},
+        {"compare", {"--rtol", "--atol", "EXPECTED", "Usage"}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_result r = RUN(cases[i].cmd, "--help");
+        expect_exit(&r, 0);
+        for (size_t j = 0; j < 4; j++)
+            expect_contains(r.out, cases[i].opts[j], cases[i].cmd);
+        cr_assert_str_empty(r.err, "%s --help wrote to stderr:\n%s", cases[i].cmd, r.err);
+        run_free(&r);
+    }
+}
+
+Test(cli, version)
+{
+    run_result r = RUN("--version");
+    expect_exit(&r, 0);
+    cr_assert_str_eq(r.out, "nirtrace 0.1.0\n");
+    run_free(&r);
+}
+
+/* ------------------------------------------------------------ bad usage */
+
+Test(cli, no_command_is_a_usage_error)
+{
+    expect_usage_error((const char *const[]){NULL}, "no command");
+}
+
+Test(cli, unknown_command_is_a_usage_error)
+{
+    expect_usage_error(ARGS("frobnicate", sample("fast_slow.h5")), "frobnicate");
+}
+
+Test(cli, detect_without_files_is_a_usage_error)
+{
+    expect_usage_error(ARGS("detect"), "no input file");
+}
+
+Test(cli, detect_bad_threshold_is_a_usage_error)
+{
+    expect_usage_error(ARGS("detect", "--threshold", "abc", sample("fast_slow.h5")), "abc");
+}
+
+Test(cli, detect_bad_drift_is_a_usage_error)
+{
+    expect_usage_error(ARGS("detect", "--drift", "bogus", sample("fast_slow.h5")), "bogus");
+}
+
+Test(cli, detect_negative_lowpass_is_a_usage_error)
+{
+    expect_usage_error(ARGS("detect", "--lowpass", "-1", sample("fast_slow.h5")), "low-pass");
+}
+
+Test(cli, detect_window_beyond_peak_search_is_a_usage_error)
+{
+    /* 40 s exceeds the default peak search of 30 s: the parameter check
+     * refuses the combination. */
+    expect_usage_error(ARGS("detect", "--window", "40", sample("fast_slow.h5")), "40");
+}
+
+/* --------------------------------------------------------------- detect */
+
+Test(cli, detect_fast_slow_table)
+{
+    const char *path = sample("fast_slow.h5");
+    run_result r = RUN("detect", path);
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 12, &t);
+    int zeros = 0, ones = 0;
+    for (size_t i = 1; i <= 12; i++) {
+        cr_assert_str_eq(cell(&t, i, COL_FILE), path);
+        int row = 0, col = 0;
+        char extra;
+        cr_assert_eq(sscanf(cell(&t, i, COL_ROI), "r%2dc%2d%c", &row, &col, &extra), 2,
+                     "row %zu: roi '%s' is not a name like r01c01", i, cell(&t, i, COL_ROI));
+        for (size_t j = 1; j < i; j++)
+            cr_assert_str_neq(cell(&t, i, COL_ROI), cell(&t, j, COL_ROI), "rows %zu and %zu", j, i);
+        cr_assert_str_eq(cell(&t, i, COL_TRIAL), "1");
+        cr_assert_float_eq(cell_number(&t, i, COL_STIM), 24.0096, 1e-3);
+        const char *det = cell(&t, i, COL_DETECTED);
+        cr_assert(strcmp(det, "0") == 0 || strcmp(det, "1") == 0, "row %zu: detected is '%s'",
+                  i, det);
+        zeros += det[0] == '0';
+        ones += det[0] == '1';
+    }
+    cr_assert_str_eq(cell(&t, 1, COL_ROI), "r01c01");
+    cr_assert_gt(zeros, 0, "no row has detected = 0");
+    cr_assert_gt(ones, 0, "no row has detected = 1");
+    cr_assert_str_empty(r.err, "warnings on a clean sample:\n%s", r.err);
+    csv_free(&t);
+    run_free(&r);
+}
+
+/* Checks that rows [from, from + n) of t come from file. */
+static void expect_rows_from(const csv_table *t, size_t from, size_t n, const char *file)
+{
+    for (size_t i = from; i < from + n; i++)
+        cr_assert_str_eq(cell(t, i, COL_FILE), file, "row %zu comes from %s, expected %s", i,
+                         cell(t, i, COL_FILE), file);
+}
+
+static void expect_multi_stim_labels(const csv_table *t, size_t from)
+{
+    static const char *const labels[] = {"0.1 mA", "0.3 mA", "0.5 mA"};
+    for (size_t i = from; i < from + 24; i++) {
+        long trial = strtol(cell(t, i, COL_TRIAL), NULL, 10);
+        cr_assert(trial >= 1 && trial <= 3, "row %zu: trial '%s'", i, cell(t, i, COL_TRIAL));
+        cr_assert_str_eq(cell(t, i, COL_LABEL), labels[trial - 1], "row %zu", i);
+    }
+}
+
+Test(cli, detect_rows_follow_input_order)
+{
+    const char *fast = sample("fast_slow.h5"), *multi = sample("multi_stim.h5");
+    csv_table t;
+
+    run_result r = RUN("detect", fast, multi);
+    expect_exit(&r, 0);
+    expect_table(&r, 36, &t);
+    expect_rows_from(&t, 1, 12, fast);
+    expect_rows_from(&t, 13, 24, multi);
+    expect_multi_stim_labels(&t, 13);
+    csv_free(&t);
+    run_free(&r);
+
+    r = RUN("detect", multi, fast);
+    expect_exit(&r, 0);
+    expect_table(&r, 36, &t);
+    expect_rows_from(&t, 1, 24, multi);
+    expect_rows_from(&t, 25, 12, fast);
+    expect_multi_stim_labels(&t, 1);
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, detect_missing_file_keeps_the_others)
+{
+    const char *fast = sample("fast_slow.h5"), *multi = sample("multi_stim.h5");
+    const char *missing = tmp_file("no-such-recording.h5");
+    run_result r = RUN("detect", fast, missing, multi);
+    expect_exit(&r, 1);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "nirtrace: %s: ", missing);
+    expect_contains(r.err, prefix, "stderr");
+    csv_table t;
+    expect_table(&r, 36, &t);
+    expect_rows_from(&t, 1, 12, fast);
+    expect_rows_from(&t, 13, 24, multi);
+    csv_free(&t);
+    run_free(&r);
+}
+
+/* --------------------------------------------------------------- output */
+
+Test(cli, output_file_is_written_instead_of_stdout)
+{
+    const char *out = tmp_file("OUT.csv");
+    run_result r = RUN("detect", sample("fast_slow.h5"), "-o", out);
+    expect_exit(&r, 0);
+    cr_assert_str_empty(r.out, "stdout is not empty with -o:\n%s", r.out);
+    char *text = slurp(out, NULL);
+    cr_assert_not_null(text, "%s was not written", out);
+    run_result as_stdout = {1, 0, 0, 0, text, NULL};
+    csv_table t;
+    expect_table(&as_stdout, 12, &t);
+    csv_free(&t);
+    free(text);
+    cr_assert_eq(count_entries_containing(tmp_dir, ".tmp."), 0,
+                 "a temporary file was left behind after success");
+    run_free(&r);
+}
+
+Test(cli, failed_run_leaves_existing_output_untouched)
+{
+    const char *out = tmp_file("OUT.csv");
+    static const char old[] = "previous results\n";
+    write_file(out, old, strlen(old));
+    run_result r = RUN("detect", "--threshold", "abc", sample("fast_slow.h5"), "-o", out);
+    expect_exit(&r, 2);
+    char *text = slurp(out, NULL);
+    cr_assert_not_null(text, "%s disappeared", out);
+    cr_assert_str_eq(text, old, "%s was changed by a failed run", out);
+    free(text);
+    cr_assert_eq(count_entries_containing(tmp_dir, ".tmp."), 0,
+                 "a temporary file was left behind after failure");
+    run_free(&r);
+}
+
+Test(cli, params_out_writes_json)
+{
+    const char *json = tmp_file("P.json");
+    run_result r = RUN("detect", "--lowpass", "1.5", "--params-out", json, sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 12, &t);
+    csv_free(&t);
+    char *text = slurp(json, NULL);
+    cr_assert_not_null(text, "%s was not written", json);
+    cr_assert_eq(text[0], '{', "not a JSON object:\n%s", text);
+    expect_contains(text, "\"lowpass_hz\": 1.5", json);
+    expect_contains(text, "\"nirtrace_version\": \"0.1.0\"", json);
+    free(text);
+    cr_assert_eq(count_entries_containing(tmp_dir, ".tmp."), 0);
+    run_free(&r);
+}
+
+Test(cli, print_params_shows_current_values)
+{
+    run_result r = RUN("detect", "--threshold", "4", "--drift", "exp", "--print-params");
+    expect_exit(&r, 0);
+    cr_assert_eq(r.out[0], '{', "not a JSON object:\n%s", r.out);
+    expect_contains(r.out, "\"threshold_sd\": 4,", "stdout");
+    expect_contains(r.out, "\"drift\": \"exp\"", "stdout");
+    expect_contains(r.out, "\"lowpass_hz\": 2,", "stdout");
+    expect_contains(r.out, "\"nirtrace_version\"", "stdout");
+    run_free(&r);
+}
+
+/* ------------------------------------------------------------ overrides */
+
+Test(cli, stim_override_in_seconds)
+{
+    run_result r = RUN("detect", "--stim", "30", sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 12, &t);
+    for (size_t i = 1; i <= 12; i++)
+        cr_assert_float_eq(cell_number(&t, i, COL_STIM), 30.0, 1e-9, "row %zu", i);
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, stim_frame_override_gives_two_trials)
+{
+    run_result r = RUN("detect", "--stim-frame", "100,300", sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 24, &t);
+    for (size_t i = 1; i <= 24; i++) {
+        size_t trial = (i - 1) % 2 + 1;
+        char want[4];
+        snprintf(want, sizeof want, "%zu", trial);
+        cr_assert_str_eq(cell(&t, i, COL_TRIAL), want, "row %zu", i);
+        double expected = (trial == 1 ? 100.0 : 300.0) / 8.33;
+        cr_assert_float_eq(cell_number(&t, i, COL_STIM), expected, 1e-3,
+                           "row %zu: stim_s %s, expected %g", i, cell(&t, i, COL_STIM), expected);
+    }
+    cr_assert_str_eq(cell(&t, 1, COL_ROI), cell(&t, 2, COL_ROI), "a ROI's two trials are apart");
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, rate_override_moves_frame_stimulus)
+{
+    run_result r = RUN("detect", "--rate", "10", "--stim-frame", "200", sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 12, &t);
+    for (size_t i = 1; i <= 12; i++)
+        cr_assert_float_eq(cell_number(&t, i, COL_STIM), 20.0, 1e-9, "row %zu", i);
+    csv_free(&t);
+    run_free(&r);
+}
+
+/* ---------------------------------------------------------- bad inputs */
+
+Test(cli, text_file_is_not_a_recording)
+{
+    const char *path = tmp_file("notes.h5");
+    static const char text[] = "this is a lab notebook, not a recording\n";
+    write_file(path, text, strlen(text));
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "not a recognised recording format");
+    run_free(&r);
+}
+
+Test(cli, hdf5_without_traces)
+{
+    const char *path = tmp_file("no_traces.h5");
+    h5_spec s = {.rank = 0, .rate_hz = 10, .n_stims = 1, .stims = {5}, .nan_index = -1};
+    write_h5(path, &s);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "/traces");
+    run_free(&r);
+}
+
+Test(cli, three_dimensional_traces)
+{
+    const char *path = tmp_file("cube.h5");
+    h5_spec s = {.rank = 3, .dims = {2, 3, 100}, .rate_hz = 10, .n_stims = 1, .stims = {5},
+                 .nan_index = -1};
+    write_h5(path, &s);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "2-D");
+    run_free(&r);
+}
+
+Test(cli, no_time_base_suggests_rate)
+{
+    const char *path = tmp_file("no_rate.h5");
+    h5_spec s = {.rank = 2, .dims = {3, 400}, .n_stims = 1, .stims = {20}, .nan_index = -1};
+    write_h5(path, &s);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "--rate");
+    run_free(&r);
+}
+
+Test(cli, no_stimuli_suggests_stim)
+{
+    const char *path = tmp_file("no_stim.h5");
+    h5_spec s = {.rank = 2, .dims = {3, 400}, .rate_hz = 10, .nan_index = -1};
+    write_h5(path, &s);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "--stim");
+    run_free(&r);
+}
+
+Test(cli, stimulus_outside_the_recording)
+{
+    const char *path = sample("fast_slow.h5");
+    run_result r = RUN("detect", "--stim", "1000", path);
+    expect_file_error(&r, path, "outside");
+    run_free(&r);
+}
+
+Test(cli, empty_file)
+{
+    const char *path = tmp_file("empty.h5");
+    write_file(path, "", 0);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "empty");
+    run_free(&r);
+}
+
+Test(cli, truncated_recording_fails_cleanly)
+{
+    size_t len = 0;
+    char *bytes = slurp(sample("fast_slow.h5"), &len);
+    cr_assert_not_null(bytes, "cannot read fast_slow.h5");
+    cr_assert_gt(len, 1024u);
+    const char *path = tmp_file("truncated.h5");
+    write_file(path, bytes, len / 2);
+    free(bytes);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, NULL);
+    run_free(&r);
+}
+
+Test(cli, one_frame_recording)
+{
+    const char *path = tmp_file("one_frame.h5");
+    h5_spec s = {.rank = 2, .dims = {3, 1}, .rate_hz = 10, .n_stims = 1, .stims = {0},
+                 .nan_index = -1};
+    write_h5(path, &s);
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "frame");
+    run_free(&r);
+}
+
+/* A 3-ROI, 600-frame, 10 Hz float32 recording with one stimulus at 30 s and
+ * a NaN in ROI 2 (frame 100). */
+static const char *write_nan_recording(void)
+{
+    const char *path = tmp_file("with_nan.h5");
+    h5_spec s = {.rank = 2, .dims = {3, 600}, .rate_hz = 10, .n_stims = 1, .stims = {30},
+                 .nan_index = 600 + 100};
+    write_h5(path, &s);
+    return path;
+}
+
+static void expect_nan_rows(const run_result *r)
+{
+    csv_table t;
+    expect_table(r, 3, &t);
+    for (size_t i = 1; i <= 3; i++) {
+        char roi[4];
+        snprintf(roi, sizeof roi, "%zu", i);
+        cr_assert_str_eq(cell(&t, i, COL_ROI), roi);
+        if (i == 2) {
+            expect_contains(cell(&t, i, COL_FLAGS), "nonfinite", "flags of ROI 2");
+            cr_assert_str_eq(cell(&t, i, COL_AMPLITUDE), "NaN", "amplitude of ROI 2");
+            cr_assert_str_eq(cell(&t, i, COL_DETECTED), "0", "ROI 2 detected");
+        } else {
+            cr_assert_null(strstr(cell(&t, i, COL_FLAGS), "nonfinite"),
+                           "ROI %zu flagged nonfinite: %s", i, cell(&t, i, COL_FLAGS));
+            cr_assert_str_neq(cell(&t, i, COL_F0), "NaN", "ROI %zu unmeasured", i);
+        }
+    }
+    csv_free(&t);
+}
+
+Test(cli, nan_sample_flags_its_roi_and_warns)
+{
+    const char *path = write_nan_recording();
+    run_result r = RUN("detect", path);
+    expect_exit(&r, 0);
+    expect_nan_rows(&r);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "nirtrace: %s: roi 2", path);
+    expect_contains(r.err, prefix, "stderr");
+    expect_contains(r.err, "NaN", "stderr");
+    cr_assert_eq(count_lines(r.err), 1, "expected one warning line:\n%s", r.err);
+    run_free(&r);
+}
+
+Test(cli, quiet_silences_warnings)
+{
+    const char *path = write_nan_recording();
+    run_result r = RUN("detect", "-q", path);
+    expect_exit(&r, 0);
+    expect_nan_rows(&r);
+    cr_assert_str_empty(r.err, "-q still warned:\n%s", r.err);
+    run_free(&r);
+}
+
+/* ----------------------------------------------------------------- info */
+
+Test(cli, info_multi_stim)
+{
+    run_result r = RUN("info", sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    expect_contains(r.out, "8 ROIs", "stdout");
+    expect_contains(r.out, "2400 frames", "stdout");
+    expect_contains(r.out, "0.3 mA", "stdout");
+    expect_contains(r.out, "valid for detect: yes", "stdout");
+    cr_assert_str_empty(r.err);
+    run_free(&r);
+}
+
+Test(cli, info_without_stimuli)
+{
+    const char *path = tmp_file("no_stim.h5");
+    h5_spec s = {.rank = 2, .dims = {3, 400}, .rate_hz = 10, .nan_index = -1};
+    write_h5(path, &s);
+
+    run_result r = RUN("info", path);
+    expect_exit(&r, 1);
+    expect_contains(r.out, "valid for detect: no", "stdout");
+    run_free(&r);
+
+    r = RUN("info", "--stim-frame", "200", path);
+    expect_exit(&r, 0);
+    expect_contains(r.out, "valid for detect: yes", "stdout");
+    expect_contains(r.out, "(frame 200)", "stdout");
+    run_free(&r);
+}
+
+/* -------------------------------------------------------------- compare */
+
+/* Writes the detect table of fast_slow.h5 into A.csv, and into B.csv the
+ * same with the noise_sd_dff of the first row scaled by 1.001. */
+static void write_compare_pair(const char **a_path, const char **b_path)
+{
+    const char *a = tmp_file("A.csv"), *b = tmp_file("B.csv");
+    run_result r = RUN("detect", "-q", sample("fast_slow.h5"), "-o", a);
+    expect_exit(&r, 0);
+    run_free(&r);
+    char *text = slurp(a, NULL);
+    cr_assert_not_null(text);
+    /* The sample's path holds no comma or quote: count commas. */
+    char *row = strchr(text, '\n') + 1, *start = row;
+    for (int c = 0; c < COL_NOISE; c++) {
+        start = strchr(start, ',');
+        cr_assert_not_null(start);
+        start++;
+    }
+    char *end = strchr(start, ',');
+    cr_assert_not_null(end);
+    char *num_end;
+    double v = strtod(start, &num_end);
+    cr_assert(num_end == end && v > 0, "noise_sd_dff of row 1 is not a positive number");
+    char changed[64];
+    snprintf(changed, sizeof changed, "%.6g", v * 1.001);
+    size_t len = strlen(text);
+    char *out = malloc(len + sizeof changed);
+    cr_assert_not_null(out);
+    size_t head = (size_t)(start - text);
+    memcpy(out, text, head);
+    strcpy(out + head, changed);
+    strcat(out, end);
+    write_file(b, out, strlen(out));
+    free(out);
+    free(text);
+    *a_path = a;
+    *b_path = b;
+}
+
+Test(cli, compare_same_file)
+{
+    const char *a, *b;
+    write_compare_pair(&a, &b);
+    run_result r = RUN("compare", a, a);
+    expect_exit(&r, 0);
+    cr_assert_str_empty(r.out, "differences reported for identical files:\n%s", r.out);
+    run_free(&r);
+}
+
+Test(cli, compare_reports_changed_column)
+{
+    const char *a, *b;
+    write_compare_pair(&a, &b);
+    run_result r = RUN("compare", a, b);
+    expect_exit(&r, 1);
+    expect_contains(r.out, "noise_sd_dff", "stdout");
+    expect_contains(r.out, "1 difference", "stdout");
+    run_free(&r);
+}
+
+Test(cli, compare_within_rtol)
+{
+    const char *a, *b;
+    write_compare_pair(&a, &b);
+    run_result r = RUN("compare", "--rtol", "0.01", a, b);
+    expect_exit(&r, 0);
+    cr_assert_str_empty(r.out);
+    run_free(&r);
+}
+
+Test(cli, compare_missing_file)
+{
+    const char *a, *b;
+    write_compare_pair(&a, &b);
+    run_result r = RUN("compare", a, tmp_file("missing.csv"));
+    expect_exit(&r, 2);
+    cr_assert(strncmp(r.err, "nirtrace: ", 10) == 0, "no message on stderr:\n%s", r.err);
+    run_free(&r);
+}
+
+/* --------------------------------------------------------- write errors */
+
+Test(cli, output_to_full_device_fails_cleanly)
+{
+    char target[512], dir[512], leftover[64];
+    if (access("/dev", W_OK) != 0) {
+        snprintf(target, sizeof target, "/dev/full");
+        snprintf(dir, sizeof dir, "/dev");
+    } else {
+        /* /dev is writable (running as root): the CLI could create its
+         * temporary file there and rename it over the real /dev/full. Test
+         * on a copy of the device node (char 1,7) in the temporary
+         * directory instead. */
+        snprintf(target, sizeof target, "%s/full", tmp_dir);
+        snprintf(dir, sizeof dir, "%s", tmp_dir);
+        if (mknod(target, S_IFCHR | 0666, makedev(1, 7)) != 0)
+            cr_skip_test("/dev is writable and mknod failed (%s): not risking /dev/full",
+                         strerror(errno));
+    }
+    snprintf(leftover, sizeof leftover, "full.tmp.");
+    run_result r = RUN("detect", sample("fast_slow.h5"), "-o", target);
+    struct stat st;
+    cr_assert(stat(target, &st) == 0 && S_ISCHR(st.st_mode),
+              "%s is no longer a character device after -o %s", target, target);
+    expect_exit(&r, 1);
+    char prefix[600];
+    snprintf(prefix, sizeof prefix, "nirtrace: %s: ", target);
+    expect_contains(r.err, prefix, "stderr");
+    cr_assert_str_empty(r.out);
+    cr_assert_eq(count_entries_containing(dir, leftover), 0, "temporary file left in %s", dir);
+    run_free(&r);
+}
+
+Test(cli, stdout_write_error)
+{
+    run_result r = run_cli(NULL, "/dev/full", ARGS("detect", sample("fast_slow.h5")));
+    expect_exit(&r, 1);
+    expect_contains(r.err, "write error", "stderr");
+    run_free(&r);
+}

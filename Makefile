@@ -32,9 +32,13 @@ LIB_PCS := fftw3 $(HDF5_PC)
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wundef -Wvla -Werror
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -MMD -MP
-CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 $(WARN) $(shell pkg-config --cflags $(LIB_PCS))
+# OPT and SAN are ours (make sanitize sets SAN); CFLAGS, CPPFLAGS, LDFLAGS
+# stay the user's to add to.
+OPT      ?= -O2 -g
+SAN      ?=
+ALL_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -MMD -MP $(CPPFLAGS)
+ALL_CFLAGS    = -std=c11 $(WARN) $(OPT) $(SAN) $(shell pkg-config --cflags $(LIB_PCS)) $(CFLAGS)
+ALL_LDFLAGS   = $(SAN) $(LDFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(LIB_PCS)) -lm
 TEST_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)
@@ -57,20 +61,20 @@ all: $(BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(TEST_CFLAGS) -c $< -o $@
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) $(TEST_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(TESTBIN): $(TEST_OBJ) $(LIB)
-	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(TEST_LIBS) $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(TEST_LIBS) $(LDLIBS) -o $@
 
 demo: $(BIN)
 	$(BIN) detect $(SAMPLES)
@@ -89,13 +93,20 @@ golden-check: $(BIN)
 check: test golden-check
 
 sanitize:
-	$(MAKE) BUILD=build/sanitize CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    LDFLAGS="-fsanitize=address,undefined" check
+	$(MAKE) BUILD=build/sanitize OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
+# Criterion runs every test in a child process, whose valgrind errors do not
+# reach the exit status: each process logs to its own file (-q: only
+# errors), and any non-empty log fails the target.
 valgrind: $(TESTBIN) $(BIN)
+	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	NIRTRACE_BIN=$(abspath $(BIN)) NIRTRACE_SAMPLES=$(abspath samples) NIRTRACE_VALGRIND=1 \
-	    valgrind -q --error-exitcode=99 --leak-check=full --trace-children=yes \
-	    --child-silent-after-fork=yes $(TESTBIN) -j1
+	    valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+	    --trace-children=yes --log-file=$(BUILD)/valgrind/%p.log $(TESTBIN) -j1
+	@bad=$$(find $(BUILD)/valgrind -name '*.log' -size +0c); \
+	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$(echo $$bad | wc -w) process(es)"; exit 1; fi; \
+	echo "valgrind: $$(ls $(BUILD)/valgrind | wc -l) processes, no errors, no definite leaks"
 
 samples:
 	scripts/install-deps --python

@@ -23,7 +23,9 @@
  * clamped into the box. A simplex that has flattened against a face or
  * stalled (its known false convergence, McKinnon 1998, SIAM J. Optim.
  * 9:148) is restarted from its best vertex with its initial size, until a
- * restart no longer lowers the cost by more than the tolerance.
+ * restart no longer lowers the cost by more than the tolerance (at most
+ * MAX_RESTARTS times); this also lets a simplex that started on a bound
+ * (a clamped start) leave it.
  *
  * The derived measures come from the fitted curve, not from the samples.
  * With a = τon, b = τoff: g'(s) = 0 where e^(-s/a) = a/(a+b), so the peak
@@ -56,9 +58,9 @@ enum {
 #define RISE_FLOOR 0x1p-60
 #define RISE_DONE 42.0
 #define DECAY_FLOOR 1e-200
-#define GRID_TOL 0.03     /* see projected_rss */
+#define GRID_TOL 0.025    /* see projected_rss */
 #define EXACT_GRID 1e-12  /* grid deviation / τ below which no correction is needed */
-#define FALL_SPAN 50.0   /* the half-maximum is sought this many τoff past the peak */
+#define FALL_SPAN 50.0    /* the half-maximum is sought this many τoff past the peak */
 
 typedef struct problem {
     const double *t, *y;
@@ -86,7 +88,8 @@ static void to_params(const problem *p, const double u[NP], double *t0, double *
     *tau_off = exp(p->lo[2] + u[2] * p->span[2]);
 }
 
-/* e^(-x) for |x| <= GRID_TOL, by its Taylor series to x⁵ (error < x⁶/700). */
+/* e^(-x) for |x| <= GRID_TOL, by its Taylor series to x⁵ (relative error
+ * below x⁶/690 < 4e-13). */
 static double exp_small(double x)
 {
     return 1 + x * (-1 + x * (1.0 / 2 + x * (-1.0 / 6 + x * (1.0 / 24 - x * (1.0 / 120)))));
@@ -123,12 +126,13 @@ static inline void add_block(const problem *p, size_t i, size_t end, double e_of
  *
  * exp dominates the cost, so when every sample lies within GRID_TOL·τ of
  * the nominal grid t[0] + i·dt (always for a rate-derived axis; for
- * millisecond timestamps whenever τ >= ~30 ms), each exponential is
+ * millisecond timestamps whenever τ >= ~40 ms), each exponential is
  * advanced along the grid by one multiplication per sample, re-anchored on
  * an exact exp every ANCHOR samples, and moved from the grid point to the
  * sample's true time by exp_small unless the axis is uniform to rounding:
  * two exp calls per ANCHOR samples instead of two per sample, at a relative
- * error below 1e-12. Otherwise both are computed at every sample.
+ * error of at most ~1e-12 (EXACT_GRID, or exp_small's). Otherwise both are
+ * computed at every sample.
  */
 static double projected_rss(const problem *p, double t0, double tau_on, double tau_off,
                             double *amp)

@@ -117,22 +117,48 @@ static void type_name(hid_t type, char *buf, size_t len)
     }
 }
 
-/* 1 when the type converts to a number without loss of meaning. */
-static int is_number(hid_t type)
+/*
+ * 1 for the standard integer types (8 to 64 bits, signed or not) and the
+ * IEEE float32/float64 types, in either byte order. Other numeric types
+ * (packed 12-bit integers, non-IEEE floats) are legal HDF5 but no recording
+ * software writes them, and HDF5 1.10 converts a damaged one past the end of
+ * its own stack buffer: refusing them keeps a corrupted datatype message
+ * from ever reaching H5Dread.
+ */
+static int is_standard_number(hid_t type)
 {
+    const hid_t standard[] = {
+        H5T_STD_I8LE,   H5T_STD_I8BE,   H5T_STD_U8LE,   H5T_STD_U8BE,   H5T_STD_I16LE,
+        H5T_STD_I16BE,  H5T_STD_U16LE,  H5T_STD_U16BE,  H5T_STD_I32LE,  H5T_STD_I32BE,
+        H5T_STD_U32LE,  H5T_STD_U32BE,  H5T_STD_I64LE,  H5T_STD_I64BE,  H5T_STD_U64LE,
+        H5T_STD_U64BE,  H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE,
+    };
     H5T_class_t cls = H5Tget_class(type);
-    return cls == H5T_INTEGER || cls == H5T_FLOAT;
+    if (cls != H5T_INTEGER && cls != H5T_FLOAT)
+        return 0;
+    for (size_t i = 0; i < sizeof standard / sizeof *standard; i++)
+        if (H5Tequal(type, standard[i]) > 0)
+            return 1;
+    return 0;
 }
 
 /* 1 for the sample types /traces may hold. 64-bit integers are refused:
  * float32 would keep only 24 of their bits. */
 static int is_sample_type(hid_t type)
 {
-    size_t size = H5Tget_size(type);
-    switch (H5Tget_class(type)) {
-    case H5T_INTEGER: return size == 1 || size == 2 || size == 4;
-    case H5T_FLOAT: return size == 4 || size == 8;
-    default: return 0;
+    return is_standard_number(type) &&
+           (H5Tget_class(type) == H5T_FLOAT || H5Tget_size(type) <= 4);
+}
+
+/* Writes what the type is for an error message: its name, and why a number
+ * type that looks supported is not. */
+static void describe_type(hid_t type, char *buf, size_t len)
+{
+    type_name(type, buf, len);
+    H5T_class_t cls = H5Tget_class(type);
+    if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && !is_standard_number(type)) {
+        size_t used = strlen(buf);
+        snprintf(buf + used, len - used, " with a non-standard bit layout");
     }
 }
 
@@ -405,9 +431,9 @@ static int read_numbers(const h5ctx *c, hid_t dset, const char *where, hsize_t n
     *out = NULL;
     if (type < 0)
         return h5_fail(c->err, NT_ERR_CORRUPT, where, "cannot read the datatype");
-    if (!is_number(type)) {
-        char name[32];
-        type_name(type, name, sizeof name);
+    if (!is_standard_number(type)) {
+        char name[64];
+        describe_type(type, name, sizeof name);
         status = nt_error_set(c->err, NT_ERR_FORMAT, "%s: expected numbers, found %s", where,
                               name);
         goto cleanup;
@@ -442,14 +468,56 @@ cleanup:
     return status;
 }
 
-/* Frees the variable-length strings HDF5 allocated into buf. */
-static void reclaim_strings(hid_t mem_type, hid_t space, char **buf)
+/*
+ * Memory for variable-length strings. HDF5 allocates each string during
+ * H5Dread; when the read fails part-way (a damaged global heap), the strings
+ * already converted never reach the caller's buffer and H5Dvlen_reclaim
+ * cannot free them. So the reader gives HDF5 this allocator instead
+ * (H5Pset_vlen_mem_manager): it records every block, refuses to go beyond a
+ * budget (a hostile heap cannot make us allocate gigabytes), and frees
+ * everything at once whether the read succeeded or not.
+ */
+typedef struct vlen_arena {
+    void **blocks;
+    size_t n, cap;
+    size_t bytes, budget;
+} vlen_arena;
+
+static void *arena_alloc(size_t size, void *info)
 {
-#if H5_VERSION_GE(1, 12, 0)
-    H5Treclaim(mem_type, space, H5P_DEFAULT, buf);
-#else
-    H5Dvlen_reclaim(mem_type, space, H5P_DEFAULT, buf);
-#endif
+    vlen_arena *a = info;
+    if (size > a->budget - a->bytes)
+        return NULL;
+    if (a->n == a->cap) {
+        size_t cap = a->cap > 0 ? 2 * a->cap : 64;
+        void **blocks = realloc(a->blocks, cap * sizeof *blocks);
+        if (blocks == NULL)
+            return NULL;
+        a->blocks = blocks;
+        a->cap = cap;
+    }
+    void *p = malloc(size > 0 ? size : 1);
+    if (p != NULL) {
+        a->blocks[a->n++] = p;
+        a->bytes += size;
+    }
+    return p;
+}
+
+/* Blocks are freed together by arena_release. */
+static void arena_free(void *mem, void *info)
+{
+    (void)mem;
+    (void)info;
+}
+
+static void arena_release(vlen_arena *a)
+{
+    for (size_t i = 0; i < a->n; i++)
+        free(a->blocks[i]);
+    free(a->blocks);
+    a->blocks = NULL;
+    a->n = a->cap = a->bytes = 0;
 }
 
 /* Copies s [len] into a new NUL-terminated string; NULL when out of memory. */
@@ -472,12 +540,14 @@ static char *copy_string(const char *s, size_t len)
  * (NUL or trailing spaces) and cuts a NUL-terminated string at its NUL.
  * The memory type keeps the file's character set: HDF5 refuses to convert
  * between ASCII and UTF-8 and the bytes are the same for our purpose.
+ * Variable-length strings are allocated in a vlen_arena (see above).
  */
 static int read_strings(const h5ctx *c, hid_t dset, const char *where, size_t *n_out,
                         char ***out)
 {
     int status = NT_OK;
-    hid_t file_type = H5I_INVALID_HID, mem_type = H5I_INVALID_HID, space = H5I_INVALID_HID;
+    hid_t file_type = H5I_INVALID_HID, mem_type = H5I_INVALID_HID, dxpl = H5I_INVALID_HID;
+    vlen_arena arena = {NULL, 0, 0, 0, MAX_STRINGS_TOTAL};
     char **vl = NULL, *fixed = NULL, **strs = NULL;
     size_t n = 0;
     hsize_t dims[1];
@@ -527,18 +597,19 @@ static int read_strings(const h5ctx *c, hid_t dset, const char *where, size_t *n
     }
 
     if (variable) {
-        space = H5Dget_space(dset);
         vl = calloc(n, sizeof *vl);
         if (vl == NULL) {
             status = nt_error_set(c->err, NT_ERR_NOMEM, "%s: cannot allocate %zu strings", where,
                                   n);
             goto cleanup;
         }
-        if (space < 0 || H5Tset_size(mem_type, H5T_VARIABLE) < 0) {
+        dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (dxpl < 0 || H5Tset_size(mem_type, H5T_VARIABLE) < 0 ||
+            H5Pset_vlen_mem_manager(dxpl, arena_alloc, &arena, arena_free, &arena) < 0) {
             status = h5_fail(c->err, NT_ERR_INTERNAL, where, "cannot make the string type");
             goto cleanup;
         }
-        if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, vl) < 0) {
+        if (H5Dread(dset, mem_type, H5S_ALL, H5S_ALL, dxpl, vl) < 0) {
             status = h5_fail(c->err, NT_ERR_CORRUPT, where, "cannot read strings");
             goto cleanup;
         }
@@ -604,13 +675,12 @@ static int read_strings(const h5ctx *c, hid_t dset, const char *where, size_t *n
     *n_out = n;
     strs = NULL;
 cleanup:
-    if (vl != NULL && space >= 0 && mem_type >= 0)
-        reclaim_strings(mem_type, space, vl);
+    arena_release(&arena);
     free(vl);
     free(fixed);
     nt_strings_free(strs, n);
-    if (space >= 0)
-        H5Sclose(space);
+    if (dxpl >= 0)
+        H5Pclose(dxpl);
     if (mem_type >= 0)
         H5Tclose(mem_type);
     if (file_type >= 0)
@@ -676,9 +746,9 @@ static int read_rate(const h5ctx *c, hid_t traces, int *found, double *rate_hz)
                               (long long)n);
         goto cleanup;
     }
-    if (!is_number(type)) {
-        char name[32];
-        type_name(type, name, sizeof name);
+    if (!is_standard_number(type)) {
+        char name[64];
+        describe_type(type, name, sizeof name);
         status = nt_error_set(c->err, NT_ERR_FORMAT,
                               "/traces: rate_hz attribute must be a number, found %s", name);
         goto cleanup;
@@ -821,8 +891,10 @@ static int read_layout(const h5ctx *c, const nt_read_options *opts, nt_recording
     }
     type_name(type, rec->sample_type, sizeof rec->sample_type);
     if (!is_sample_type(type)) {
+        char name[64];
+        describe_type(type, name, sizeof name);
         status = nt_error_set(c->err, NT_ERR_FORMAT, "/traces: unsupported sample type (%s)",
-                              rec->sample_type);
+                              name);
         goto cleanup;
     }
     if (dims[1] != 0 && dims[0] > (hsize_t)(SIZE_MAX / sizeof(float)) / dims[1]) {

@@ -1062,3 +1062,25 @@ Test(cli, stdout_write_error)
     expect_contains(r.err, "write error", "stderr");
     run_free(&r);
 }
+
+Test(cli, help_to_full_stdout_is_a_write_error)
+{
+    run_result r = run_cli(NULL, "/dev/full", ARGS("--help"));
+    expect_exit(&r, 1);
+    expect_contains(r.err, "write error", "stderr");
+    run_free(&r);
+}
+
+Test(cli, output_file_gets_the_umask_mode)
+{
+    /* mkstemp makes 0600; the finished table must have 0666 & ~umask. */
+    const char *out = tmp_file("mode.csv");
+    mode_t mask = umask(022);
+    run_result r = run_cli(NULL, NULL, ARGS("detect", "-o", out, sample("fast_slow.h5")));
+    umask(mask);
+    expect_exit(&r, 0);
+    struct stat st;
+    cr_assert_eq(stat(out, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0644, "mode %o", (unsigned)(st.st_mode & 0777));
+    run_free(&r);
+}

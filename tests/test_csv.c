@@ -481,6 +481,20 @@ Test(compare, value_within_tolerance_agrees)
     lines_free(&l);
 }
 
+Test(compare, tolerance_is_relative_to_the_expected_value)
+{
+    struct lines l = {0};
+    size_t n = 99;
+    nt_error err = {0};
+    /* |111 - 100| = 11: more than 0.1 * 100, less than 0.1 * 111. */
+    cr_assert_eq(compare_text("v\n100\n", "v\n111\n", 0.1, 0, &l, &n, &err), NT_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_str_eq(l.v[0], "row 1: v: expected 100, got 111 (rel 1.1e-01)");
+    cr_assert_eq(compare_text("v\n111\n", "v\n100\n", 0.1, 0, &l, &n, &err), NT_OK);
+    cr_assert_eq(n, 0);
+    lines_free(&l);
+}
+
 Test(compare, value_outside_tolerance_is_reported_with_the_row_ids)
 {
     const char *e = HEADER "x.h5,2,0,0.05,9\nx.h5,2,1,0.051,12.5\n";

@@ -143,20 +143,18 @@ Test(fit_model, millisecond_timestamps_are_fitted_exactly)
     for (int i = 0; i < N; i++)
         t[i] = round(1000.0 * i / RATE_HZ) / 1000.0;
     fill_model(t, y);
-    check_exact_recovery(t, y, 1e-4);
+    check_exact_recovery(t, y, 2e-5);
 }
 
 Test(fit_model, irregular_time_axis_is_fitted_exactly)
 {
-    /* Two dropped frames: the axis is far from any regular grid. */
+    /* Acquisition paused for 4 s at sample 100, and three dropped frames
+     * later: the axis is seconds away from any regular grid. */
     double t[N], y[N];
-    for (int i = 0, frame = 0; i < N; i++, frame++) {
-        if (i == 150 || i == 230)
-            frame++;
-        t[i] = frame / RATE_HZ;
-    }
+    for (int i = 0; i < N; i++)
+        t[i] = i / RATE_HZ + (i >= 100 ? 4.0 : 0) + (i >= 400 ? 0.36 : 0);
     fill_model(t, y);
-    check_exact_recovery(t, y, 1e-4);
+    check_exact_recovery(t, y, 2e-5);
 }
 
 Test(fit_model, slow_kinetics_in_noise)
@@ -203,16 +201,17 @@ Test(fit_model, fast_kinetics_at_50_hz_in_noise)
  * below 4 standard errors of a peak estimate, σ/√n_eff with n_eff =
  * Σ g(t_i)² / g_peak² the number of samples the fitted shape effectively
  * averages. (The best of a family of templates fitted to noise is the
- * maximum of many correlated Gaussian scores: over 1000 seeds it exceeded
- * 3 standard errors three times and never 3.4.) In every case a fit that
- * returns 0 explains almost none of the variance.
+ * maximum of many correlated Gaussian scores, so 3 is too tight: in 2000
+ * noise traces, 101 converged fits, 7 above 3 standard errors, none above
+ * 3.5.) In every case a fit that returns 0 explains almost none of the
+ * variance (r2 at most 0.028 in those 2000).
  */
 Test(fit_model, pure_noise_is_not_a_trusted_response)
 {
     const double sigma = 0.01;
     double t[N], y[N];
     uint64_t seed = 5;
-    for (int trial = 0; trial < 40; trial++) {
+    for (int trial = 0; trial < 200; trial++) {
         for (int i = 0; i < N; i++) {
             t[i] = i / RATE_HZ;
             y[i] = sigma * rng_gauss(&seed);

@@ -773,6 +773,18 @@ Test(reader_hdf5, unsupported_sample_types)
     H5Fclose(file);
     read_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: unsupported sample type (int64)", "message");
+
+    /* a 12-bit integer packed in 16 bits: legal HDF5, written by no recorder */
+    type = H5Tcopy(H5T_STD_U16LE);
+    H5Tset_precision(type, 12);
+    file = create_file(path);
+    write_traces(file, type, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
+    H5Tclose(type);
+    H5Fclose(file);
+    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message,
+                     "/traces: unsupported sample type (uint16 with a non-standard bit layout)",
+                     "message");
 }
 
 /* An identity filter registered only while the file is written: the reader

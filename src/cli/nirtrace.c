@@ -112,6 +112,17 @@ static void msg(const char *file, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Ends a command whose output went to stdout: a write error (a full disk, a
+ * closed pipe) is reported and fails the command. */
+static int finish_stdout(int status)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "nirtrace: standard output: write error: %s\n", strerror(errno));
+        return status == EXIT_OK ? EXIT_INPUT : status;
+    }
+    return status;
+}
+
 static int usage_error(const char *fmt, ...)
 {
     va_list ap;
@@ -277,6 +288,16 @@ static FILE *output_open(const char *path)
     int fd = mkstemp(temp_path);
     if (fd < 0) {
         msg(path, "cannot create output: %s", strerror(errno));
+        temp_path[0] = '\0';
+        return NULL;
+    }
+    /* mkstemp creates 0600; give the table the mode any new file gets. */
+    mode_t mask = umask(0);
+    umask(mask);
+    if (fchmod(fd, 0666 & ~mask) != 0) {
+        msg(path, "cannot set output permissions: %s", strerror(errno));
+        close(fd);
+        unlink(temp_path);
         temp_path[0] = '\0';
         return NULL;
     }
@@ -510,7 +531,7 @@ static int cmd_detect(int argc, char **argv)
         case 'h':
             fputs(detect_help, stdout);
             overrides_free(&o);
-            return EXIT_OK;
+            return finish_stdout(EXIT_OK);
         default:
             overrides_free(&o);
             return usage_error("detect: unknown or incomplete option");
@@ -531,7 +552,7 @@ static int cmd_detect(int argc, char **argv)
     if (print_params) {
         fputs(json, stdout);
         overrides_free(&o);
-        return fflush(stdout) == 0 ? EXIT_OK : EXIT_INPUT;
+        return finish_stdout(EXIT_OK);
     }
     if (optind >= argc) {
         overrides_free(&o);
@@ -674,7 +695,7 @@ static int cmd_info(int argc, char **argv)
         if (opt == 'h') {
             fputs(info_help, stdout);
             overrides_free(&o);
-            return EXIT_OK;
+            return finish_stdout(EXIT_OK);
         }
         int r = override_option(opt, optarg, &o);
         if (r <= 0) {
@@ -709,11 +730,7 @@ static int cmd_info(int argc, char **argv)
         nt_recording_free(rec);
     }
     overrides_free(&o);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        msg(NULL, "standard output: write error: %s", strerror(errno));
-        return EXIT_INPUT;
-    }
-    return status;
+    return finish_stdout(status);
 }
 
 /* -------------------------------------------------------------- compare */
@@ -736,7 +753,7 @@ static int cmd_compare(int argc, char **argv)
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'h': fputs(compare_help, stdout); return EXIT_OK;
+        case 'h': fputs(compare_help, stdout); return finish_stdout(EXIT_OK);
         case OPT_RTOL:
         case OPT_ATOL: {
             double *target = opt == OPT_RTOL ? &copts.rtol : &copts.atol;
@@ -759,9 +776,7 @@ static int cmd_compare(int argc, char **argv)
     if (n_diffs > 0)
         printf("%zu difference%s between %s and %s\n", n_diffs, n_diffs == 1 ? "" : "s",
                argv[optind], argv[optind + 1]);
-    if (fflush(stdout) != 0)
-        return EXIT_USAGE;
-    return n_diffs > 0 ? EXIT_INPUT : EXIT_OK;
+    return finish_stdout(n_diffs > 0 ? EXIT_INPUT : EXIT_OK);
 }
 
 int main(int argc, char **argv)
@@ -771,11 +786,11 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
         fputs(usage_text, stdout);
-        return EXIT_OK;
+        return finish_stdout(EXIT_OK);
     }
     if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
         printf("nirtrace %s\n", NT_VERSION_STRING);
-        return EXIT_OK;
+        return finish_stdout(EXIT_OK);
     }
     /* Subcommand options are parsed from argv[1] on: getopt sees the
      * command name as argv[0]. */

@@ -2,9 +2,11 @@
 #
 #   make            build the library and the CLI (build/nirtrace)
 #   make demo       run `nirtrace detect` on the bundled samples
-#   make check      build and run every test (unit, CLI, golden regression)
+#   make check      build and run every test (unit, CLI, golden regression,
+#                   cross-format equivalence)
 #   make sanitize   the same tests under ASan + UBSan (build/sanitize)
 #   make valgrind   the unit and CLI tests under valgrind memcheck
+#   make bench      the benchmark against the Python peer and the I/O floor
 #   make samples    regenerate samples/ (needs python3-numpy/h5py)
 #   make golden     rewrite samples/expected.csv from the current build
 #
@@ -28,7 +30,7 @@ ifneq ($(filter-out $(NO_DEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
 endif
 
 HDF5_PC := $(shell pkg-config --exists hdf5-serial 2>/dev/null && echo hdf5-serial || echo hdf5)
-LIB_PCS := fftw3 $(HDF5_PC)
+LIB_PCS := fftw3 $(HDF5_PC) sndfile
 
 WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wpointer-arith -Wformat=2 -Wundef -Wvla -Werror
@@ -55,7 +57,7 @@ BIN      := $(BUILD)/nirtrace
 TESTBIN  := $(BUILD)/nirtrace-tests
 SAMPLES  := $(sort $(wildcard samples/*.h5))
 
-.PHONY: all demo check test golden-check sanitize valgrind samples golden clean help
+.PHONY: all demo check test golden-check test-formats pydeps bench sanitize valgrind samples golden clean help
 
 all: $(BIN)
 
@@ -90,7 +92,15 @@ golden-check: $(BIN)
 	$(BIN) compare --rtol 1e-4 --atol 1e-9 samples/expected.csv $(BUILD)/samples.csv
 	@echo "golden regression: samples/expected.csv matches"
 
-check: test golden-check
+# Python (numpy, h5py, soundfile) writes the other formats independently of
+# nirtrace; installed on first use.
+pydeps:
+	@$(PYTHON) -c "import numpy, scipy, h5py, soundfile" 2>/dev/null || scripts/install-deps --python
+
+test-formats: $(BIN) pydeps
+	$(PYTHON) tests/test_formats.py $(abspath $(BIN)) samples/fast_slow.h5
+
+check: test golden-check test-formats
 
 sanitize:
 	$(MAKE) BUILD=build/sanitize OPT="-O1 -g" \
@@ -107,6 +117,16 @@ valgrind: $(TESTBIN) $(BIN)
 	@bad=$$(find $(BUILD)/valgrind -name '*.log' -size +0c); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$(echo $$bad | wc -w) process(es)"; exit 1; fi; \
 	echo "valgrind: $$(ls $(BUILD)/valgrind | wc -l) processes, no errors, no definite leaks"
+
+# The benchmark (issue: performance): nirtrace, the Python peer and the
+# H5Dread floor, side by side. A report, not a test.
+$(BUILD)/h5floor: scripts/h5floor.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -std=c11 $(WARN) $(shell pkg-config --cflags $(HDF5_PC)) $< $(shell pkg-config --libs $(HDF5_PC)) -o $@
+
+bench: $(BIN) $(BUILD)/h5floor pydeps
+	@command -v /usr/bin/time >/dev/null || scripts/install-deps --bench
+	$(PYTHON) scripts/bench --nirtrace $(abspath $(BIN)) --floor $(abspath $(BUILD)/h5floor) $(BENCH_ARGS)
 
 samples:
 	scripts/install-deps --python

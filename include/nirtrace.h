@@ -99,7 +99,15 @@ typedef struct nt_recording {
     char storage[64];     /* how it is stored: "contiguous", "chunked, deflate, shuffle" */
 } nt_recording;
 
-/* Reading options. Initialise with nt_read_options_default. */
+/* How a 2-D dataset or table holds its traces. */
+enum nt_layout {
+    NT_LAYOUT_AUTO = 0,         /* the format's native orientation */
+    NT_LAYOUT_ROIS_BY_FRAMES,   /* one row per ROI */
+    NT_LAYOUT_FRAMES_BY_ROIS    /* one row per frame, one column per ROI */
+};
+
+/* Reading options. Initialise with nt_read_options_default; every string is
+ * borrowed (not copied) and may be NULL. */
 typedef struct nt_read_options {
     /* Largest traces array (in bytes of float32) the reader may allocate;
      * a dataset declaring more is refused with NT_ERR_TOO_LARGE before any
@@ -108,6 +116,25 @@ typedef struct nt_read_options {
     /* Non-zero: read shape, type, time and stimuli, but not the samples
      * (traces stays NULL). Used by `nirtrace info`. */
     int header_only;
+    /* HDF5: path of the traces dataset ("/group/data"); NULL for the native
+     * /traces or, in an NWB file, the series found (see series). Also set by
+     * nt_recording_read from a "FILE.h5:/group/data" path. */
+    const char *dataset;
+    /* Orientation of the traces dataset or table (enum nt_layout). */
+    int layout;
+    /* HDF5: dataset of per-frame times in seconds (overrides /time). */
+    const char *time_dataset;
+    /* HDF5: dataset of stimulus onsets in seconds (overrides /stim/onsets). */
+    const char *stim_dataset;
+    /* NWB: name or path of the TimeSeries to read (default: the first
+     * RoiResponseSeries under /processing/ophys). */
+    const char *series;
+    /* NWB: column of /intervals/trials used as the stimulus label. */
+    const char *trial_label;
+    /* Text: field delimiter (',', '\t', ';'), or 0 to detect it. */
+    char delimiter;
+    /* Text: 1 the first row is a header, 0 it is not, -1 detect. */
+    int header;
 } nt_read_options;
 
 void nt_read_options_default(nt_read_options *opts);
@@ -123,10 +150,38 @@ void nt_read_options_default(nt_read_options *opts);
 int nt_recording_read(const char *path, const nt_read_options *opts,
                       nt_recording **out, nt_error *err);
 
-/* Reads the nirtrace HDF5 layout (see README). Same contract as
- * nt_recording_read. Normally called through nt_recording_read. */
+/* The readers of each format, with the contract of nt_recording_read;
+ * normally reached through it. nt_read_hdf5 reads the native layout, any
+ * dataset (opts->dataset), and NWB 2.x files (through nt_read_nwb). */
 int nt_read_hdf5(const char *path, const nt_read_options *opts,
                  nt_recording **out, nt_error *err);
+int nt_read_nwb(const char *path, const nt_read_options *opts,
+                nt_recording **out, nt_error *err);
+int nt_read_sndfile(const char *path, const nt_read_options *opts,
+                    nt_recording **out, nt_error *err);
+int nt_read_text(const char *path, const nt_read_options *opts,
+                 nt_recording **out, nt_error *err);
+
+/*
+ * Writes rec in the native nirtrace HDF5 layout (/traces chunked and
+ * deflate-compressed, float32 or the narrowest exact integer type,
+ * rate_hz or /time, /stim/onsets and /stim/labels, /rois/names), replacing
+ * path atomically (a temporary file renamed into place).
+ */
+int nt_write_hdf5(const char *path, const nt_recording *rec, nt_error *err);
+
+/*
+ * Takes ROI `channel` (0-based) of rec as a stimulator trigger record rather
+ * than a trace: stimulus onsets become its rising edges through threshold
+ * (NaN: half-way between its minimum and maximum), and an edge closer than
+ * refractory_s to the previous accepted one is ignored (so a pulse train is
+ * one trial when refractory_s exceeds the train, one per pulse otherwise).
+ * The channel is removed from the ROIs. Onsets are interpolated between
+ * frames. Needs a time base. Replaces the stimuli (stim_source becomes
+ * NT_SOURCE_OVERRIDE, labels dropped).
+ */
+int nt_recording_stims_from_trigger(nt_recording *rec, size_t channel, double threshold,
+                                    double refractory_s, nt_error *err);
 
 /* Allocates an empty recording of n_rois x n_frames samples (zeroed traces,
  * no time base, no stimuli). Returns NULL on allocation failure or when the
@@ -266,6 +321,46 @@ void nt_analyzer_destroy(nt_analyzer *a);
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec,
                         nt_trial_result *results, nt_error *err);
 
+/*
+ * Keeps the processed traces of every (ROI, trial) from the next executes
+ * on: the window [stim - before_s, stim + after_s] of raw and filtered ΔF/F
+ * (the trial's F0 and drift), for plotting. before_s = after_s = 0 turns it
+ * off (the default).
+ */
+int nt_analyzer_keep_windows(nt_analyzer *a, double before_s, double after_s, nt_error *err);
+
+/*
+ * The windows of the last execute, owned by the analyzer and valid until
+ * the next execute or destroy: *n_win samples per (ROI, trial), arrays
+ * [n_rois * n_stims * n_win] in result order. t_rel_s is the frame time
+ * minus the stimulus; samples past the recording, or past the window for
+ * the shorter windows of irregular recordings, are NaN. Returns
+ * NT_ERR_INVALID when no windows are kept.
+ */
+int nt_analyzer_windows(const nt_analyzer *a, size_t *n_win, const double **t_rel_s,
+                        const double **dff, const double **dff_filtered);
+
+/* A file of processed trial windows (`detect --traces-out`), layout in the
+ * README: one group per recording added. */
+typedef struct nt_traces_writer nt_traces_writer;
+
+/* Creates the file at path (atomically: a temporary renamed into place by
+ * nt_traces_writer_close). On success *out is new. */
+int nt_traces_writer_create(const char *path, nt_traces_writer **out, nt_error *err);
+
+/* Adds one recording's windows, as nt_analyzer_windows gives them:
+ * t_rel_s, dff, dff_filtered [n_rois * n_trials * n_win]; stim_s [n_trials];
+ * roi_names [n_rois] and stim_labels [n_trials] may be NULL; source is the
+ * input path. */
+int nt_traces_writer_add(nt_traces_writer *w, const char *source, size_t n_rois,
+                         size_t n_trials, size_t n_win, const double *t_rel_s,
+                         const double *dff, const double *dff_filtered, const double *stim_s,
+                         char *const *roi_names, char *const *stim_labels, nt_error *err);
+
+/* Finishes the file and renames it into place (commit != 0), or discards it
+ * (commit == 0). Frees w; accepts NULL. */
+int nt_traces_writer_close(nt_traces_writer *w, int commit, nt_error *err);
+
 /* ------------------------------------------------------------------ report */
 
 /* Writes the CSV header line (see README for the columns). Returns NT_OK or
@@ -288,6 +383,7 @@ int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
 typedef struct nt_compare_options {
     double rtol;
     double atol;
+    const char *ignore; /* comma-separated columns not compared (NULL: none) */
 } nt_compare_options;
 
 /* Called once per difference found, with a one-line description such as

@@ -17,6 +17,7 @@
 #include "fit_model.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +31,13 @@ struct nt_analyzer {
     double *yf;          /* filtered ΔF/F of the current trial */
     double *work;        /* scratch: uniform grid, noise samples */
     double *work2;       /* scratch: medians */
+    double win_before_s; /* kept windows: [stim - before, stim + after]; 0, 0 = none */
+    double win_after_s;
+    size_t win_n;        /* samples per window of the last execute */
+    size_t win_cap;      /* doubles each window array holds */
+    double *win_t;       /* [rows * win_n] */
+    double *win_dff;
+    double *win_filt;
 };
 
 int nt_analyzer_create(const nt_params *p, nt_analyzer **out, nt_error *err)
@@ -69,7 +77,100 @@ void nt_analyzer_destroy(nt_analyzer *a)
         return;
     nt_lowpass_destroy(a->lowpass);
     free_buffers(a);
+    free(a->win_t);
+    free(a->win_dff);
+    free(a->win_filt);
     free(a);
+}
+
+int nt_analyzer_keep_windows(nt_analyzer *a, double before_s, double after_s, nt_error *err)
+{
+    if (!(before_s >= 0) || !(after_s >= 0) || !isfinite(before_s) || !isfinite(after_s))
+        return nt_error_set(err, NT_ERR_INVALID, "trace windows must be >= 0 s, got %g, %g",
+                            before_s, after_s);
+    a->win_before_s = before_s;
+    a->win_after_s = after_s;
+    a->win_n = 0;
+    return NT_OK;
+}
+
+int nt_analyzer_windows(const nt_analyzer *a, size_t *n_win, const double **t_rel_s,
+                        const double **dff, const double **dff_filtered)
+{
+    if (a->win_n == 0)
+        return NT_ERR_INVALID;
+    *n_win = a->win_n;
+    *t_rel_s = a->win_t;
+    *dff = a->win_dff;
+    *dff_filtered = a->win_filt;
+    return NT_OK;
+}
+
+static int windows_enabled(const nt_analyzer *a)
+{
+    return a->win_before_s > 0 || a->win_after_s > 0;
+}
+
+/* Sizes the window arrays for rec: a window holds as many samples as the
+ * most frames any window of that span covers. */
+static int reserve_windows(nt_analyzer *a, const nt_recording *rec, nt_error *err)
+{
+    const double *t = rec->time_s;
+    size_t n = rec->n_frames, widest = 0;
+    for (size_t i = 0, j = 0; i < n; i++) {
+        while (j < n && t[j] - t[i] <= a->win_before_s + a->win_after_s)
+            j++;
+        if (j - i > widest)
+            widest = j - i;
+    }
+    size_t rows = rec->n_rois * rec->n_stims;
+    if (widest > 0 && rows > SIZE_MAX / sizeof(double) / widest)
+        return nt_error_set(err, NT_ERR_TOO_LARGE, "trace windows would not fit in memory");
+    size_t need = rows * widest;
+    if (need > a->win_cap) {
+        free(a->win_t);
+        free(a->win_dff);
+        free(a->win_filt);
+        a->win_t = malloc(need * sizeof *a->win_t);
+        a->win_dff = malloc(need * sizeof *a->win_dff);
+        a->win_filt = malloc(need * sizeof *a->win_filt);
+        a->win_cap = need;
+        if (!a->win_t || !a->win_dff || !a->win_filt) {
+            free(a->win_t);
+            free(a->win_dff);
+            free(a->win_filt);
+            a->win_t = a->win_dff = a->win_filt = NULL;
+            a->win_cap = 0;
+            return nt_error_set(err, NT_ERR_NOMEM, "out of memory for %zu trace windows", rows);
+        }
+    }
+    a->win_n = widest;
+    return NT_OK;
+}
+
+/* Fills the window of one (ROI, trial) row from the raw and filtered trace
+ * with the trial's baseline b (NULL: the row is unmeasured, all NaN). */
+static void fill_window(nt_analyzer *a, const nt_recording *rec, size_t row, double stim,
+                        const nt_baseline *b)
+{
+    const double *t = rec->time_s;
+    size_t n = rec->n_frames, w = a->win_n;
+    double *wt = a->win_t + row * w, *wd = a->win_dff + row * w, *wf = a->win_filt + row * w;
+    size_t i = nt_lower_bound(t, n, stim - a->win_before_s);
+    for (size_t k = 0; k < w; k++, i++) {
+        if (i >= n || t[i] > stim + a->win_after_s) {
+            wt[k] = wd[k] = wf[k] = NAN;
+            continue;
+        }
+        wt[k] = t[i] - stim;
+        if (b == NULL) {
+            wd[k] = wf[k] = NAN;
+            continue;
+        }
+        double f0 = nt_baseline_f0_at(b, t[i]);
+        wd[k] = a->x[i] / f0 - 1.0;
+        wf[k] = a->xf[i] / f0 - 1.0;
+    }
 }
 
 static int reserve(nt_analyzer *a, size_t n, nt_error *err)
@@ -274,7 +375,10 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     nt_baseline_fit(t, a->x, n, stim, stim - jitter_s, prev, p, &b);
     r->flags |= b.flags;
     r->f0 = b.f0;
-    if (b.flags & (NT_FLAG_NO_BASELINE | NT_FLAG_F0_NONPOSITIVE))
+    int unmeasured = (b.flags & (NT_FLAG_NO_BASELINE | NT_FLAG_F0_NONPOSITIVE)) != 0;
+    if (windows_enabled(a))
+        fill_window(a, rec, r->roi * rec->n_stims + k, stim, unmeasured ? NULL : &b);
+    if (unmeasured)
         return;
 
     /* The span of this trial: from the earliest pre-stimulus window to the
@@ -358,6 +462,8 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result
     int regular = times_regular(t, n, dt);
 
     status = reserve(a, n, err);
+    if (status == NT_OK && windows_enabled(a))
+        status = reserve_windows(a, rec, err);
     if (status != NT_OK)
         return status;
     if (a->p.lowpass_hz > 0) {
@@ -381,8 +487,11 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result
         for (size_t k = 0; k < n_stims; k++)
             result_init(&row[k], roi, k, rec->stim_s[k]);
         if (!finite) {
-            for (size_t k = 0; k < n_stims; k++)
+            for (size_t k = 0; k < n_stims; k++) {
                 row[k].flags |= NT_FLAG_NONFINITE;
+                if (windows_enabled(a))
+                    fill_window(a, rec, roi * n_stims + k, rec->stim_s[k], NULL);
+            }
             continue;
         }
         filter_trace(a, t, n, regular, dt);

@@ -131,6 +131,20 @@ static void line_row(struct line *l, size_t row, const struct row_ids *ids, char
 /* Whether two numbers agree under the tolerance of nirtrace.h, which is
  * relative to the expected value x: NaN only with NaN, an infinity only with
  * the same infinity. */
+/* Whether column name is in the comma-separated list (NULL: none). */
+static int ignored(const char *list, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = list; p != NULL && *p != '\0';) {
+        const char *end = strchr(p, ',');
+        size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n == len && strncmp(p, name, n) == 0)
+            return 1;
+        p = end != NULL ? end + 1 : NULL;
+    }
+    return 0;
+}
+
 static int numbers_agree(double x, double y, const nt_compare_options *o)
 {
     if (isnan(x) || isnan(y))
@@ -275,7 +289,7 @@ int nt_csv_compare(const char *expected_path, const char *actual_path,
 {
     struct side want = {.name = "expected"}, got = {.name = "actual"};
     struct differ d = {.report = report, .ctx = ctx, .n_diffs = 0};
-    nt_compare_options o = {.rtol = 0, .atol = 0};
+    nt_compare_options o = {.rtol = 0, .atol = 0, .ignore = NULL};
     int st;
 
     if (n_diffs != NULL)
@@ -315,7 +329,8 @@ int nt_csv_compare(const char *expected_path, const char *actual_path,
                 continue;
             }
             for (size_t j = 0; j < want.width; j++)
-                compare_cell(&d, &o, row, &ids, want.header[j], ec, ec[j], ac[j]);
+                if (!ignored(o.ignore, want.header[j]))
+                    compare_cell(&d, &o, row, &ids, want.header[j], ec, ec[j], ac[j]);
         }
     }
 

@@ -9,9 +9,11 @@
  * The defaults, and why (README lists them with the flags):
  *  - 5 s of baseline for F0, 10 s for the noise σ: a mean settles on fewer
  *    samples than a median absolute deviation does;
- *  - linear drift fitted on the 20 s before the stimulus: recordings bleach,
- *    and over a 60 s decay an uncorrected 10 %/min bleach is larger than
- *    most responses; a line is what 20 s of data can determine;
+ *  - exponential drift (slope of log F) fitted on the 20 s before the
+ *    stimulus: recordings bleach, and over a 60 s decay an uncorrected
+ *    10 %/min bleach is larger than most responses; bleaching is convex, and
+ *    a straight line extrapolated across it lengthens decays (+35 % on
+ *    slow responders, README), while the exponential is unbiased;
  *  - a 2 Hz Butterworth-magnitude low-pass of order 4: keeps sub-second
  *    rises (a 0.1 s rise is smoothed to about 0.2 s) while removing most
  *    camera noise at 8-50 Hz frame rates;

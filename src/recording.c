@@ -14,8 +14,10 @@ void nt_read_options_default(nt_read_options *opts)
     long page_size = sysconf(_SC_PAGE_SIZE);
     size_t phys = (pages > 0 && page_size > 0) ? (size_t)pages * (size_t)page_size
                                                : (size_t)1 << 32;
+    memset(opts, 0, sizeof *opts);
     opts->max_bytes = phys / 2;
-    opts->header_only = 0;
+    opts->layout = NT_LAYOUT_AUTO;
+    opts->header = -1;
 }
 
 nt_recording *nt_recording_new(size_t n_rois, size_t n_frames)
@@ -146,5 +148,92 @@ int nt_recording_check(const nt_recording *rec, nt_error *err)
                                 "stimulus %zu at %g s is outside the recording (%g-%g s)",
                                 k + 1, s, t_first, t_last);
     }
+    return NT_OK;
+}
+
+/*
+ * Trigger channels: a stimulator's TTL or trigger output recorded beside the
+ * traces. An onset is a rising crossing of the threshold, placed between the
+ * two frames by linear interpolation (a TTL edge falls between frames). The
+ * refractory time merges the pulses of a train into one trial when it is
+ * longer than the train; shorter, each pulse is a trial.
+ */
+int nt_recording_stims_from_trigger(nt_recording *rec, size_t channel, double threshold,
+                                    double refractory_s, nt_error *err)
+{
+    if (channel >= rec->n_rois)
+        return nt_error_set(err, NT_ERR_INVALID, "trigger channel %zu does not exist (%zu channels)",
+                            channel + 1, rec->n_rois);
+    if (rec->n_rois < 2)
+        return nt_error_set(err, NT_ERR_INVALID,
+                            "the trigger channel is the only channel: no traces left");
+    if (rec->time_s == NULL)
+        return nt_error_set(err, NT_ERR_INVALID,
+                            "a trigger channel needs a time base (rate_hz, /time or --rate)");
+    if (rec->traces == NULL)
+        return nt_error_set(err, NT_ERR_INVALID, "recording has no samples (header only)");
+    if (!(refractory_s >= 0) || !isfinite(refractory_s))
+        return nt_error_set(err, NT_ERR_INVALID, "trigger refractory time must be >= 0 s");
+    const size_t n = rec->n_frames;
+    const float *x = rec->traces + channel * n;
+    if (isnan(threshold)) {
+        double lo = INFINITY, hi = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            if (!isfinite(x[i]))
+                continue;
+            lo = x[i] < lo ? x[i] : lo;
+            hi = x[i] > hi ? x[i] : hi;
+        }
+        if (!(hi > lo))
+            return nt_error_set(err, NT_ERR_INVALID,
+                                "trigger channel %zu is constant: no edges", channel + 1);
+        threshold = 0.5 * (lo + hi);
+    }
+    /* Count first, to allocate exactly; a sample equal to the threshold is
+     * below it, so a TTL that sits at the threshold level gives no edge. */
+    size_t n_edges = 0;
+    double last = -INFINITY;
+    for (int pass = 0; pass < 2; pass++) {
+        double *onsets = NULL;
+        if (pass == 1) {
+            onsets = malloc((n_edges > 0 ? n_edges : 1) * sizeof *onsets);
+            if (onsets == NULL)
+                return nt_error_set(err, NT_ERR_NOMEM, "cannot allocate %zu stimuli", n_edges);
+        }
+        size_t k = 0;
+        last = -INFINITY;
+        for (size_t i = 1; i < n; i++) {
+            if (!(x[i - 1] <= threshold && x[i] > threshold))
+                continue;
+            double t = nt_cross_time(rec->time_s[i - 1], x[i - 1], rec->time_s[i], x[i], threshold);
+            if (t - last < refractory_s)
+                continue;
+            last = t;
+            if (onsets != NULL)
+                onsets[k] = t;
+            k++;
+        }
+        if (pass == 0) {
+            n_edges = k;
+            if (n_edges == 0)
+                return nt_error_set(err, NT_ERR_INVALID,
+                                    "trigger channel %zu has no rising edge through %g", channel + 1,
+                                    threshold);
+            continue;
+        }
+        int status = nt_recording_set_stims(rec, onsets, n_edges, err);
+        free(onsets);
+        if (status != NT_OK)
+            return status;
+    }
+    /* Remove the channel: shift the later ROIs (and names) down by one. */
+    memmove(rec->traces + channel * n, rec->traces + (channel + 1) * n,
+            (rec->n_rois - channel - 1) * n * sizeof *rec->traces);
+    if (rec->roi_names != NULL) {
+        free(rec->roi_names[channel]);
+        memmove(rec->roi_names + channel, rec->roi_names + channel + 1,
+                (rec->n_rois - channel - 1) * sizeof *rec->roi_names);
+    }
+    rec->n_rois--;
     return NT_OK;
 }

@@ -228,3 +228,37 @@ Test(analyzer, params_json_records_every_parameter)
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_assert(strstr(buf, keys[i]) != NULL, "missing %s", keys[i]);
 }
+
+/* Kept windows hold the trial's ΔF/F on true frame times around the
+ * stimulus, NaN past the recording. */
+Test(analyzer, keeps_trace_windows)
+{
+    nt_recording *rec = synth_recording(2, 600, 10.0, 200);
+    synth_rng rng = {6};
+    synth_roi roi = {0.05, 0.5, 0.3, 3.0, 0.0, 1000};
+    synth_fill(rec, 0, &roi, &rng);
+    synth_fill(rec, 1, &roi, &rng);
+    nt_params p;
+    nt_params_default(&p);
+    p.drift = NT_DRIFT_NONE;
+    nt_analyzer *a = NULL;
+    cr_assert_eq(nt_analyzer_create(&p, &a, NULL), NT_OK);
+    cr_assert_eq(nt_analyzer_keep_windows(a, 5.0, 50.0, NULL), NT_OK);
+    nt_trial_result res[2];
+    cr_assert_eq(nt_analyzer_execute(a, rec, res, NULL), NT_OK);
+    size_t w;
+    const double *t, *d, *f;
+    cr_assert_eq(nt_analyzer_windows(a, &w, &t, &d, &f), NT_OK);
+    cr_assert_eq(w, 551); /* 55 s at 10 Hz, both ends included */
+    cr_assert_float_eq(t[0], -5.0, 1e-9);
+    cr_assert_float_eq(d[0], 0.0, 1e-6);
+    /* 2 s after the stimulus: the model, noiseless. */
+    double scale = 0.05 / synth_peak_value(0.3, 3.0);
+    cr_assert_float_eq(d[70], synth_response(1.5, scale, 0.3, 3.0), 1e-5);
+    cr_assert(fabs(f[70] - d[70]) < 0.005, "filtered %g vs raw %g", f[70], d[70]);
+    /* 40 s + 20 s pass the 60 s recording: NaN at the end of the window. */
+    cr_assert(isnan(t[w - 1]) && isnan(d[w - 1]));
+    cr_assert_float_eq(t[w + 0], -5.0, 1e-9, "second row starts its own window");
+    nt_analyzer_destroy(a);
+    nt_recording_free(rec);
+}

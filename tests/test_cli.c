@@ -762,9 +762,24 @@ Test(cli, rate_override_moves_frame_stimulus)
 
 Test(cli, text_file_is_not_a_recording)
 {
+    /* Text is a format (CSV/TSV): a notebook is read as one and refused, and
+     * the message says how it was read. */
     const char *path = tmp_file("notes.h5");
     static const char text[] = "this is a lab notebook, not a recording\n";
     write_file(path, text, strlen(text));
+    run_result r = RUN("detect", path);
+    expect_file_error(&r, path, "read as CSV/TSV text");
+    run_free(&r);
+}
+
+Test(cli, binary_garbage_is_not_a_recording)
+{
+    const char *path = tmp_file("garbage.bin");
+    unsigned char junk[256];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 37u + 1u);
+    junk[5] = 0;
+    write_file(path, junk, sizeof junk);
     run_result r = RUN("detect", path);
     expect_file_error(&r, path, "not a recognised recording format");
     run_free(&r);

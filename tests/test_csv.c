@@ -662,3 +662,19 @@ Test(compare, negative_tolerance_is_invalid)
     cr_assert_eq(compare_text("a\n1\n", "a\n1\n", 0, NAN, &l, &n, &err), NT_ERR_INVALID);
     cr_assert_eq(l.n, 0);
 }
+
+Test(compare, ignored_columns_are_not_compared)
+{
+    const char *e = write_text("expected.csv", HEADER "x.h5,r1,1,0.051,12.5\n");
+    const char *a = write_text("actual.csv", HEADER "y.wav,1,1,0.051,12.5\n");
+    struct lines l = {0};
+    size_t n = 99;
+    nt_error err = {0};
+    nt_compare_options o = {.rtol = 0, .atol = 0, .ignore = "file,roi"};
+    cr_assert_eq(nt_csv_compare(e, a, &o, collect, &l, &n, &err), NT_OK, "%s", err.message);
+    cr_assert_eq(n, 0);
+    o.ignore = "file";
+    cr_assert_eq(nt_csv_compare(e, a, &o, collect, &l, &n, &err), NT_OK, "%s", err.message);
+    cr_assert_eq(n, 1, "roi still compared");
+    lines_free(&l);
+}

@@ -336,6 +336,57 @@ Test(reader_hdf5, uint8_uint32_int8_and_big_endian_are_accepted)
     check_roundtrip(H5T_STD_U16BE, "uint16", 1000, CONTIGUOUS, "contiguous");
     check_roundtrip(H5T_IEEE_F64BE, "float64", -3.5, CHUNKED, "chunked");
 }
+/* Writes float32 /traces [n_rois][n_frames] in chunks of chunk_rows x
+ * chunk_cols, sample (r, f) = r * 8192 + f (exact, unique). */
+static void write_tiled(const char *path, hsize_t n_rois, hsize_t n_frames, hsize_t chunk_rows,
+                        hsize_t chunk_cols)
+{
+    hsize_t dims[2] = {n_rois, n_frames}, chunk[2] = {chunk_rows, chunk_cols};
+    float *v = malloc(n_rois * n_frames * sizeof *v);
+    cr_assert_not_null(v, "malloc");
+    for (hsize_t r = 0; r < n_rois; r++)
+        for (hsize_t f = 0; f < n_frames; f++)
+            v[r * n_frames + f] = (float)(r * 8192 + f);
+    hid_t file = create_file(path);
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t dset = H5Dcreate2(file, "/traces", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                            H5P_DEFAULT);
+    cr_assert_geq(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0,
+                  "write");
+    H5Dclose(dset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+    free(v);
+}
+
+static void check_tiled(const char *path, size_t n_rois, size_t n_frames)
+{
+    nt_recording *rec = read_ok(path);
+    cr_assert_eq(rec->n_rois, n_rois, "n_rois");
+    cr_assert_eq(rec->n_frames, n_frames, "n_frames");
+    for (size_t r = 0; r < n_rois; r++)
+        for (size_t f = 0; f < n_frames; f++)
+            cr_assert_float_eq(rec->traces[r * n_frames + f], (float)(r * 8192 + f), 0,
+                               "sample of ROI %zu frame %zu: %g", r, f,
+                               rec->traces[r * n_frames + f]);
+    nt_recording_free(rec);
+}
+
+/* Many small chunks are read in tiles of whole chunks (several reads per
+ * row, and several rows of chunks per read, with partial tiles at the
+ * edges): every sample must land in its place. */
+Test(reader_hdf5, many_chunks_are_read_in_tiles)
+{
+    const char *path = tmp_path("tiles.h5");
+    write_tiled(path, 3, 4500, 1, 1);
+    check_tiled(path, 3, 4500);
+    write_tiled(path, 301, 500, 2, 3);
+    check_tiled(path, 301, 500);
+}
+
 Test(reader_hdf5, compact_storage)
 {
     check_roundtrip(H5T_STD_U16LE, "uint16", 1000, COMPACT, "compact");
@@ -1011,19 +1062,20 @@ Test(reader_hdf5, signature_without_a_file_is_corrupt)
 
 Test(reader_hdf5, not_hdf5)
 {
-    const char *path = tmp_path("traces.csv");
-    FILE *f = fopen(path, "w");
+    const char *path = tmp_path("random.bin");
+    FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "open");
-    for (int i = 0; i < 100; i++)
-        fprintf(f, "%d,%d\n", i, 1000 + i);
+    for (int i = 0; i < 4096; i++)
+        fputc((i * 7919) % 256, f);
     fclose(f);
     nt_error err;
     read_fails(path, NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "not a recognised recording format (expected HDF5)", "message");
+    assert_contains(err.message, "not a recognised recording format (expected HDF5");
 
-    nt_recording *rec = NULL;
+    nt_recording *rec = (nt_recording *)&rec;
     cr_assert_eq(nt_read_hdf5(path, NULL, &rec, &err), NT_ERR_FORMAT, "direct: %s",
                  err.message);
+    cr_assert_str_eq(err.message, "not an HDF5 file", "message");
     cr_assert_null(rec, "*out");
 }
 
@@ -1089,5 +1141,399 @@ Test(reader_hdf5, complete_recording_passes_the_check)
     nt_error err = {0, ""};
     cr_assert_eq(nt_recording_check(rec, &err), NT_OK, "%s", err.message);
     cr_assert_eq(rec->stim_source, NT_SOURCE_FILE_STIM, "stim_source");
+    nt_recording_free(rec);
+}
+
+/* ------------------------------------------------- any dataset (FILE:/path) */
+
+/* "path:/dataset", the form nt_recording_read splits. */
+static const char *with_dataset(const char *path, const char *dataset)
+{
+    static char buf[2][600];
+    static unsigned next;
+    char *p = buf[next++ % 2];
+    snprintf(p, sizeof buf[0], "%s:%s", path, dataset);
+    return p;
+}
+
+/* Adds the number attribute name (float64, scalar) to the object at path. */
+static void write_number_attr(hid_t file, const char *path, const char *name, double value)
+{
+    hid_t obj = H5Oopen(file, path, H5P_DEFAULT);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(obj, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert_geq(attr, 0, "cannot create %s", name);
+    cr_assert_geq(H5Awrite(attr, H5T_NATIVE_DOUBLE, &value), 0, "cannot write %s", name);
+    H5Aclose(attr);
+    H5Sclose(space);
+    H5Oclose(obj);
+}
+
+/* Writes the dataset path [n_frames][n_rois] (frames by ROIs) of type with
+ * sample_value(base, r, f) at [f][r]. */
+static void write_frames_by_rois(hid_t file, const char *path, hid_t type, size_t n_rois,
+                                 size_t n_frames, int layout, double base)
+{
+    hsize_t dims[2] = {n_frames, n_rois};
+    double *v = malloc((n_rois * n_frames + 1) * sizeof *v);
+    cr_assert_not_null(v, "malloc");
+    for (size_t f = 0; f < n_frames; f++)
+        for (size_t r = 0; r < n_rois; r++)
+            v[f * n_rois + r] = sample_value(base, r, f);
+    H5Dclose(make_dataset(file, path, type, 2, dims, layout, v));
+    free(v);
+}
+
+static void assert_samples(const nt_recording *rec, size_t n_rois, size_t n_frames, double base)
+{
+    cr_assert_eq(rec->n_rois, n_rois, "n_rois %zu", rec->n_rois);
+    cr_assert_eq(rec->n_frames, n_frames, "n_frames %zu", rec->n_frames);
+    cr_assert_not_null(rec->traces, "traces");
+    for (size_t r = 0; r < n_rois; r++)
+        for (size_t f = 0; f < n_frames; f++)
+            cr_assert_float_eq(rec->traces[r * n_frames + f], (float)sample_value(base, r, f), 0,
+                               "sample of ROI %zu frame %zu: %g", r, f,
+                               rec->traces[r * n_frames + f]);
+}
+
+static nt_recording *read_opts_ok(const char *path, const nt_read_options *opts)
+{
+    nt_recording *rec = NULL;
+    nt_error err = {0, ""};
+    int status = nt_recording_read(path, opts, &rec, &err);
+    cr_assert_eq(status, NT_OK, "expected success, got %d: %s", status, err.message);
+    cr_assert_not_null(rec, "no recording");
+    return rec;
+}
+
+Test(reader_hdf5, dataset_1d_is_one_trace_with_its_rate_attribute)
+{
+    const char *path = tmp_path("one.h5");
+    double v[N_FRAMES];
+    hsize_t dims[1] = {N_FRAMES};
+    for (size_t f = 0; f < N_FRAMES; f++)
+        v[f] = sample_value(500, 0, f);
+    hid_t file = create_file(path);
+    H5Dclose(make_dataset(file, "/acq/trace", H5T_STD_U16LE, 1, dims, CHUNKED_SHUFFLE_DEFLATE, v));
+    write_number_attr(file, "/acq/trace", "rate", 12.5);
+    H5Fclose(file);
+
+    nt_recording *rec = read_ok(with_dataset(path, "/acq/trace"));
+    assert_samples(rec, 1, N_FRAMES, 500);
+    cr_assert_str_eq(rec->sample_type, "uint16", "sample_type");
+    cr_assert_str_eq(rec->storage, "chunked, shuffle, deflate", "storage");
+    cr_assert_eq(rec->time_source, NT_SOURCE_FILE_RATE, "time_source");
+    cr_assert_float_eq(rec->rate_hz, 12.5, 0, "rate_hz");
+    cr_assert_float_eq(rec->time_s[5], 0.4, 1e-15, "time of frame 5");
+    cr_assert_null(rec->roi_names, "roi_names");
+    nt_recording_free(rec);
+
+    /* a 1-D dataset is one trace in either layout */
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+    rec = read_opts_ok(with_dataset(path, "/acq/trace"), &opts);
+    assert_samples(rec, 1, N_FRAMES, 500);
+    nt_recording_free(rec);
+}
+
+Test(reader_hdf5, dataset_2d_rois_by_frames_by_default)
+{
+    const char *path = tmp_path("rbf.h5");
+    hid_t file = create_file(path);
+    hsize_t dims[2] = {N_ROIS, N_FRAMES};
+    double v[N_ROIS * N_FRAMES];
+    for (size_t r = 0; r < N_ROIS; r++)
+        for (size_t f = 0; f < N_FRAMES; f++)
+            v[r * N_FRAMES + f] = sample_value(-20, r, f);
+    H5Dclose(make_dataset(file, "/data/F", H5T_IEEE_F32LE, 2, dims, CONTIGUOUS, v));
+    H5Fclose(file);
+    nt_recording *rec = read_ok(with_dataset(path, "/data/F"));
+    assert_samples(rec, N_ROIS, N_FRAMES, -20);
+    cr_assert_null(rec->time_s, "no rate attribute");
+    nt_recording_free(rec);
+}
+
+/* Frames-by-ROIs datasets of every storage are transposed exactly,
+ * including those read in several tiles: contiguous (strips of rows), many
+ * small chunks (at most 4096 per read, tiles across and down), and one
+ * chunk larger than a tile (sub-tiles, through a chunk cache when deflated).
+ * Sample (r, f) holds its ROI-major index r * n_frames + f: unique and exact
+ * in float32 below 2^24 samples. */
+static void check_transposed(hsize_t n_frames, hsize_t n_rois, hsize_t chunk_frames,
+                             hsize_t chunk_rois, int deflate)
+{
+    const char *path = tmp_path("fbr.h5");
+    hsize_t dims[2] = {n_frames, n_rois};
+    float *v = malloc(n_frames * n_rois * sizeof *v);
+    cr_assert_not_null(v, "malloc");
+    for (hsize_t f = 0; f < n_frames; f++)
+        for (hsize_t r = 0; r < n_rois; r++)
+            v[f * n_rois + r] = (float)(r * n_frames + f);
+    hid_t file = create_file(path);
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
+    H5Pset_create_intermediate_group(lcpl, 1);
+    if (chunk_frames > 0) {
+        hsize_t chunk[2] = {chunk_frames, chunk_rois};
+        H5Pset_chunk(dcpl, 2, chunk);
+        if (deflate)
+            H5Pset_deflate(dcpl, 1);
+    }
+    hid_t dset = H5Dcreate2(file, "/acq/frames", H5T_IEEE_F32LE, space, lcpl, dcpl, H5P_DEFAULT);
+    cr_assert_geq(H5Dwrite(dset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0,
+                  "write");
+    H5Dclose(dset);
+    H5Pclose(lcpl);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+    free(v);
+
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+    nt_recording *rec = read_opts_ok(with_dataset(path, "/acq/frames"), &opts);
+    cr_assert_eq(rec->n_rois, n_rois, "n_rois");
+    cr_assert_eq(rec->n_frames, n_frames, "n_frames");
+    size_t wrong = 0;
+    for (size_t r = 0; r < n_rois; r++)
+        for (size_t f = 0; f < n_frames; f++)
+            wrong += rec->traces[r * n_frames + f] != (float)(r * n_frames + f);
+    cr_assert_eq(wrong, 0, "%zu samples misplaced (%llu x %llu, chunks %llu x %llu)", wrong,
+                 (unsigned long long)n_frames, (unsigned long long)n_rois,
+                 (unsigned long long)chunk_frames, (unsigned long long)chunk_rois);
+    nt_recording_free(rec);
+}
+
+Test(reader_hdf5, frames_by_rois_is_transposed_exactly)
+{
+    check_transposed(50, 3, 0, 0, 0);        /* contiguous, one tile */
+    check_transposed(2100, 700, 0, 0, 0);    /* contiguous, strips of rows */
+    check_transposed(301, 97, 7, 5, 1);      /* small chunks, partial at the edges */
+    check_transposed(1200, 1100, 7, 5, 1);   /* 37 840 chunks: tiles down */
+    check_transposed(2000, 3, 1, 1, 0);      /* 6000 chunks: tiles down */
+    check_transposed(3, 5000, 1, 1, 0);      /* 15 000 chunks: tiles across */
+    check_transposed(1500, 800, 1500, 800, 1);   /* one deflated chunk > a tile */
+    check_transposed(1100, 1000, 1100, 1000, 0); /* one plain chunk > a tile */
+    check_transposed(2, 1100000, 2, 1100000, 1); /* a chunk row > a tile */
+}
+
+Test(reader_hdf5, native_traces_frames_by_rois)
+{
+    const char *path = tmp_path("native_fbr.h5");
+    hid_t file = create_file(path);
+    write_frames_by_rois(file, "/traces", H5T_STD_U16LE, N_ROIS, N_FRAMES,
+                         CHUNKED_SHUFFLE_DEFLATE, 1000);
+    H5Fclose(file);
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+    nt_recording *rec = read_opts_ok(path, &opts);
+    assert_samples(rec, N_ROIS, N_FRAMES, 1000);
+    nt_recording_free(rec);
+
+    /* the same file in the native orientation is 50 ROIs of 3 frames */
+    rec = read_ok(path);
+    cr_assert_eq(rec->n_rois, N_FRAMES, "n_rois");
+    cr_assert_eq(rec->n_frames, N_ROIS, "n_frames");
+    nt_recording_free(rec);
+}
+
+Test(reader_hdf5, rate_attribute_names_and_precedence)
+{
+    const char *path = tmp_path("rates.h5");
+    hid_t file = create_file(path);
+    write_frames_by_rois(file, "/a", H5T_IEEE_F32LE, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
+    write_frames_by_rois(file, "/b", H5T_IEEE_F32LE, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
+    write_number_attr(file, "/a", "sampling_rate", 30);
+    write_number_attr(file, "/b", "sampling_rate", 30);
+    write_number_attr(file, "/b", "rate", 25);
+    write_number_attr(file, "/b", "rate_hz", 20);
+    H5Fclose(file);
+    nt_recording *rec = read_ok(with_dataset(path, "/a"));
+    cr_assert_float_eq(rec->rate_hz, 30.0, 0, "sampling_rate");
+    nt_recording_free(rec);
+    rec = read_ok(with_dataset(path, "/b"));
+    cr_assert_float_eq(rec->rate_hz, 20.0, 0, "rate_hz wins");
+    nt_recording_free(rec);
+
+    file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    write_number_attr(file, "/a", "rate", -1);
+    H5Fclose(file);
+    nt_error err;
+    read_fails(with_dataset(path, "/a"), NULL, NT_ERR_INVALID, &err);
+    cr_assert_str_eq(err.message, "/a: rate attribute is -1, must be a positive number of Hz",
+                     "message");
+}
+
+Test(reader_hdf5, time_dataset_overrides_time)
+{
+    const char *path = tmp_path("time_ds.h5");
+    double t[N_FRAMES], other[N_FRAMES];
+    for (size_t i = 0; i < N_FRAMES; i++) {
+        t[i] = 0.125 * (double)i + 0.001 * (double)(i % 2);
+        other[i] = (double)i;
+    }
+    hid_t file = create_file(path);
+    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    write_rate(file, H5T_IEEE_F64LE, 20);
+    write_doubles(file, "/time", other, N_FRAMES);
+    write_doubles(file, "/clock/frame_s", t, N_FRAMES);
+    write_doubles(file, "/clock/short", t, N_FRAMES - 1);
+    H5Fclose(file);
+
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.time_dataset = "/clock/frame_s";
+    nt_recording *rec = read_opts_ok(path, &opts);
+    cr_assert_eq(rec->time_source, NT_SOURCE_FILE_TIME, "time_source");
+    for (size_t i = 0; i < N_FRAMES; i++)
+        cr_assert_eq(rec->time_s[i], t[i], "time of frame %zu", i);
+    nt_recording_free(rec);
+
+    nt_error err;
+    opts.time_dataset = "/clock/short";
+    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/clock/short: has 49 values, /traces has 50 frames", "message");
+    opts.time_dataset = "/clock/none";
+    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/clock/none: no such dataset", "message");
+    opts.dataset = "/traces";
+    opts.time_dataset = "/clock/short";
+    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    assert_contains(err.message, "/clock/short: has 49 values");
+}
+
+Test(reader_hdf5, stim_dataset_overrides_onsets_without_labels)
+{
+    const char *path = tmp_path("stim_ds.h5");
+    static const double onsets[] = {1.0, 2.0}, mine[] = {0.25, 0.75, 1.25};
+    static const char *const labels[] = {"a", "b"};
+    hid_t file = create_file(path);
+    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    write_doubles(file, "/stim/onsets", onsets, 2);
+    write_vlen_strings(file, "/stim/labels", labels, 2);
+    write_doubles(file, "/events/stim_s", mine, 3);
+    H5Fclose(file);
+
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.stim_dataset = "/events/stim_s";
+    nt_recording *rec = read_opts_ok(path, &opts);
+    cr_assert_eq(rec->n_stims, 3, "n_stims");
+    cr_assert_eq(rec->stim_source, NT_SOURCE_FILE_STIM, "stim_source");
+    for (size_t k = 0; k < 3; k++)
+        cr_assert_eq(rec->stim_s[k], mine[k], "onset %zu", k);
+    cr_assert_null(rec->stim_labels, "labels belong to /stim/onsets");
+    nt_recording_free(rec);
+
+    nt_error err;
+    opts.stim_dataset = "/events/none";
+    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/events/none: no such dataset", "message");
+}
+
+Test(reader_hdf5, dataset_errors_name_the_path)
+{
+    const char *path = tmp_path("ds_errors.h5");
+    double v[24] = {0};
+    hsize_t dims3[3] = {2, 3, 4};
+    hid_t file = create_file(path);
+    H5Dclose(make_dataset(file, "/acq/cube", H5T_STD_U16LE, 3, dims3, CONTIGUOUS, v));
+    H5Gclose(H5Gcreate2(file, "/acq/group", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    hid_t space = H5Screate(H5S_SCALAR);
+    H5Dclose(H5Dcreate2(file, "/acq/scalar", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT,
+                        H5P_DEFAULT));
+    H5Sclose(space);
+    H5Fclose(file);
+
+    nt_error err;
+    read_fails(with_dataset(path, "/acq/frames"), NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/acq/frames: no such dataset", "message");
+    read_fails(with_dataset(path, "/acq/cube"), NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/acq/cube: expected a 1-D or 2-D dataset, found 3-D",
+                     "message");
+    read_fails(with_dataset(path, "/acq/group"), NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/acq/group: expected a dataset, found a group", "message");
+    read_fails(with_dataset(path, "/acq/scalar"), NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/acq/scalar: expected a 1-D or 2-D dataset, found a scalar",
+                     "message");
+    read_fails(with_dataset(path, "/acq/cube/x"), NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "/acq/cube: expected a group, found a dataset", "message");
+
+    /* the same through nt_read_hdf5 with opts.dataset */
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.dataset = "/acq/frames";
+    nt_recording *rec = (nt_recording *)&rec;
+    cr_assert_eq(nt_read_hdf5(path, &opts, &rec, &err), NT_ERR_FORMAT, "direct");
+    cr_assert_str_eq(err.message, "/acq/frames: no such dataset", "message");
+    cr_assert_null(rec, "*out");
+}
+
+Test(reader_hdf5, missing_traces_message_has_a_hint)
+{
+    const char *path = tmp_path("no_traces_hint.h5");
+    static const double t[] = {0, 1};
+    hid_t file = create_file(path);
+    write_doubles(file, "/acq/frames", t, 2);
+    H5Fclose(file);
+    nt_error err;
+    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    cr_assert_str_eq(err.message, "no /traces dataset; use FILE.h5:/path for another dataset",
+                     "message");
+}
+
+Test(reader_hdf5, dataset_limits_and_header_only)
+{
+    const char *path = tmp_path("ds_limit.h5");
+    hid_t file = create_file(path);
+    write_frames_by_rois(file, "/acq/frames", H5T_IEEE_F32LE, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
+    H5Fclose(file);
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+    opts.max_bytes = N_ROIS * N_FRAMES * sizeof(float) - 1;
+    nt_error err;
+    read_fails(with_dataset(path, "/acq/frames"), &opts, NT_ERR_TOO_LARGE, &err);
+    cr_assert_str_eq(err.message,
+                     "/acq/frames: declares 50 x 3 samples (600 bytes as float32), more than "
+                     "the 599 bytes limit",
+                     "message");
+
+    opts.header_only = 1;
+    nt_recording *rec = read_opts_ok(with_dataset(path, "/acq/frames"), &opts);
+    cr_assert_eq(rec->n_rois, N_ROIS, "n_rois");
+    cr_assert_eq(rec->n_frames, N_FRAMES, "n_frames");
+    cr_assert_null(rec->traces, "traces");
+    cr_assert_str_eq(rec->storage, "contiguous", "storage");
+    nt_recording_free(rec);
+}
+
+Test(reader_hdf5, companions_apply_to_any_dataset_but_names_only_to_traces)
+{
+    const char *path = tmp_path("companions.h5");
+    static const double onsets[] = {0.5};
+    static const char *const names[] = {"a", "b", "c"};
+    double t[N_FRAMES];
+    for (size_t i = 0; i < N_FRAMES; i++)
+        t[i] = 0.1 * (double)i;
+    hid_t file = create_file(path);
+    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    write_vlen_strings(file, "/rois/names", names, N_ROIS);
+    write_doubles(file, "/time", t, N_FRAMES);
+    write_doubles(file, "/stim/onsets", onsets, 1);
+    write_frames_by_rois(file, "/acq/frames", H5T_STD_U16LE, 2, N_FRAMES, CONTIGUOUS, 7);
+    H5Fclose(file);
+    nt_read_options opts;
+    nt_read_options_default(&opts);
+    opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+    nt_recording *rec = read_opts_ok(with_dataset(path, "/acq/frames"), &opts);
+    assert_samples(rec, 2, N_FRAMES, 7);
+    cr_assert_eq(rec->time_source, NT_SOURCE_FILE_TIME, "time from /time");
+    cr_assert_eq(rec->n_stims, 1, "stimuli from /stim/onsets");
+    cr_assert_null(rec->roi_names, "/rois/names names the ROIs of /traces only");
     nt_recording_free(rec);
 }

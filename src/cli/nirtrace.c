@@ -36,6 +36,7 @@ static const char *const usage_text =
     "  info FILE...         what each file holds, and whether detect can use it\n"
     "  compare EXP ACT      compare two CSV tables within tolerances (exit 1 if\n"
     "                       they differ)\n"
+    "  convert IN OUT.h5    write any readable recording in the native HDF5 layout\n"
     "\n"
     "Run 'nirtrace COMMAND --help' for a command's options.\n"
     "  -h, --help           this help       -V, --version   the version\n";
@@ -43,20 +44,15 @@ static const char *const usage_text =
 static const char *const detect_help =
     "Usage: nirtrace detect [OPTIONS] FILE...\n"
     "\n"
-    "Reads each HDF5 recording (layout in README: /traces [rois][frames],\n"
-    "rate_hz or /time, /stim/onsets) and writes one CSV row per (ROI, stimulus)\n"
-    "to stdout, rows in input order. A file that cannot be processed is reported\n"
-    "on stderr and the others are still written (exit status 1).\n"
+    "Reads each recording (HDF5/NWB, WAV/FLAC/AIFF/CAF/RF64/W64, CSV/TSV; see\n"
+    "README) and writes one CSV row per (ROI, stimulus) to stdout, rows in input\n"
+    "order. A file that cannot be processed is reported on stderr and the others\n"
+    "are still written (exit status 1).\n"
     "\n"
-    "Input overrides (replace what the file says):\n"
-    "      --rate HZ            frame rate (lab default: 8.33)\n"
-    "      --stim S[,S...]      stimulus onsets, seconds from the first frame\n"
-    "      --stim-frame N[,N...] stimulus onsets as 0-based frame indices\n"
-    "                           (lab default: 200)\n"
     "Baseline:\n"
     "      --baseline S         F0 = mean of the S seconds before the stimulus [5]\n"
     "      --drift MODEL        photobleaching correction fitted before the\n"
-    "                           stimulus only: none, linear, exp [linear]\n"
+    "                           stimulus only: none, linear, exp [exp]\n"
     "      --drift-window S     pre-stimulus span the drift is fitted on [20]\n"
     "      --noise-window S     pre-stimulus span of the noise sigma [10]\n"
     "Filter (zero-phase, FFT):\n"
@@ -72,21 +68,30 @@ static const char *const detect_help =
     "      --decay-max S        follow the decay up to S after the stimulus [60]\n"
     "Output:\n"
     "  -o, --output FILE        write the CSV to FILE (atomically) instead of stdout\n"
+    "      --traces-out FILE    also write the processed traces (dF/F, filtered) of\n"
+    "                           every ROI and trial window as HDF5, for plotting\n"
     "      --params-out FILE    also write the parameters used as JSON\n"
     "      --print-params       print the parameters as JSON and exit\n"
-    "      --max-memory MB      refuse recordings larger than MB megabytes\n"
-    "                           [half the physical memory]\n"
     "  -q, --quiet              no warnings on stderr (errors still shown)\n"
     "  -h, --help               this help\n"
     "\n"
     "Exit status: 0 all files processed, 1 some file failed, 2 bad command line.\n";
 
 static const char *const info_help =
-    "Usage: nirtrace info [--rate HZ] [--stim S,...] [--stim-frame N,...] FILE...\n"
+    "Usage: nirtrace info [OPTIONS] FILE...\n"
     "\n"
     "Prints the shape, sample type, storage, time base, stimuli, labels and ROI\n"
     "names of each file, and whether detect can use it as it is (or with the\n"
-    "overrides given). Exit status 1 when a file cannot be read or is not valid.\n";
+    "input options given). Exit status 1 when a file cannot be read or is not\n"
+    "valid.\n";
+
+static const char *const convert_help =
+    "Usage: nirtrace convert [OPTIONS] IN OUT.h5\n"
+    "\n"
+    "Writes any readable recording into the native nirtrace HDF5 layout: /traces\n"
+    "chunked and deflate-compressed, rate_hz or /time, /stim/onsets and labels,\n"
+    "/rois/names. The input options (below) are applied first, so that a file\n"
+    "lacking a rate or stimuli is archived complete. OUT is replaced atomically.\n";
 
 static const char *const compare_help =
     "Usage: nirtrace compare [--rtol R] [--atol A] EXPECTED.csv ACTUAL.csv\n"
@@ -96,6 +101,7 @@ static const char *const compare_help =
     "other cells must be equal. Prints each difference.\n"
     "      --rtol R   relative tolerance [1e-6]\n"
     "      --atol A   absolute tolerance [1e-12]\n"
+    "      --ignore COLS  comma-separated columns not to compare (e.g. file)\n"
     "Exit status: 0 same, 1 different, 2 a file could not be read or bad usage.\n";
 
 static int quiet;
@@ -193,13 +199,27 @@ static int parse_list(const char *s, double **out, size_t *n)
 
 /* ------------------------------------------------------------ overrides */
 
+/* How to read the inputs, and what to put in place of what they lack. */
 typedef struct overrides {
     double rate_hz;     /* NaN: none */
     double *stim_s;     /* NULL: none */
     size_t n_stim;
     long *stim_frames;  /* NULL: none */
     size_t n_frames;
+    const char *trigger;          /* trigger channel: ROI name or 1-based number */
+    double trigger_threshold;     /* NaN: half-way between the channel's extremes */
+    double trigger_refractory_s;  /* edges closer than this merge into one trial */
+    nt_read_options read;         /* dataset, layout, delimiter, ... */
 } overrides;
+
+static void overrides_init(overrides *o)
+{
+    memset(o, 0, sizeof *o);
+    o->rate_hz = NAN;
+    o->trigger_threshold = NAN;
+    o->trigger_refractory_s = 2.0;
+    nt_read_options_default(&o->read);
+}
 
 static void overrides_free(overrides *o)
 {
@@ -233,11 +253,40 @@ static int set_stim_frames(overrides *o, const char *arg)
     return 0;
 }
 
+/* The trigger channel named by name (a ROI name, else a 1-based number). */
+static int find_channel(const nt_recording *rec, const char *name, size_t *index, nt_error *err)
+{
+    if (rec->roi_names != NULL)
+        for (size_t r = 0; r < rec->n_rois; r++)
+            if (strcmp(rec->roi_names[r], name) == 0) {
+                *index = r;
+                return NT_OK;
+            }
+    long k;
+    if (parse_long(name, &k) == 0 && k >= 1 && (size_t)k <= rec->n_rois) {
+        *index = (size_t)k - 1;
+        return NT_OK;
+    }
+    snprintf(err->message, sizeof err->message,
+             "--trigger %s: no such channel (a name, or a number from 1 to %zu)", name,
+             rec->n_rois);
+    return err->status = NT_ERR_INVALID;
+}
+
+/* Applies, in order: the rate (a trigger and stimulus frames need the time
+ * base), the trigger channel, then explicit stimuli. */
 static int apply_overrides(const overrides *o, nt_recording *rec, nt_error *err)
 {
     int status = NT_OK;
     if (!isnan(o->rate_hz))
         status = nt_recording_set_rate(rec, o->rate_hz, err);
+    if (status == NT_OK && o->trigger != NULL) {
+        size_t channel = 0;
+        status = find_channel(rec, o->trigger, &channel, err);
+        if (status == NT_OK)
+            status = nt_recording_stims_from_trigger(rec, channel, o->trigger_threshold,
+                                                     o->trigger_refractory_s, err);
+    }
     if (status == NT_OK && o->stim_s != NULL)
         status = nt_recording_set_stims(rec, o->stim_s, o->n_stim, err);
     if (status == NT_OK && o->stim_frames != NULL)
@@ -366,16 +415,93 @@ enum {
     OPT_RATE = 256, OPT_STIM, OPT_STIM_FRAME, OPT_BASELINE, OPT_DRIFT, OPT_DRIFT_WINDOW,
     OPT_NOISE_WINDOW, OPT_LOWPASS, OPT_ORDER, OPT_THRESHOLD, OPT_MIN_DURATION, OPT_WINDOW,
     OPT_JITTER, OPT_PEAK_MAX, OPT_DECAY_MAX, OPT_PARAMS_OUT, OPT_PRINT_PARAMS, OPT_MAX_MEMORY,
-    OPT_RTOL, OPT_ATOL
+    OPT_RTOL, OPT_ATOL, OPT_LAYOUT, OPT_TIME, OPT_STIM_DATASET, OPT_SERIES, OPT_TRIAL_LABEL,
+    OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
+    OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE
 };
 
-/* Handles the input-override options shared by detect and info; returns 1
+/* The input options every command that reads recordings takes. */
+#define INPUT_LONGOPTS                                                          \
+    {"rate", required_argument, NULL, OPT_RATE},                                \
+    {"stim", required_argument, NULL, OPT_STIM},                                \
+    {"stim-frame", required_argument, NULL, OPT_STIM_FRAME},                    \
+    {"layout", required_argument, NULL, OPT_LAYOUT},                            \
+    {"time", required_argument, NULL, OPT_TIME},                                \
+    {"stim-dataset", required_argument, NULL, OPT_STIM_DATASET},                \
+    {"series", required_argument, NULL, OPT_SERIES},                            \
+    {"trial-label", required_argument, NULL, OPT_TRIAL_LABEL},                  \
+    {"delimiter", required_argument, NULL, OPT_DELIMITER},                      \
+    {"header", no_argument, NULL, OPT_HEADER},                                  \
+    {"no-header", no_argument, NULL, OPT_NO_HEADER},                            \
+    {"trigger", required_argument, NULL, OPT_TRIGGER},                          \
+    {"trigger-threshold", required_argument, NULL, OPT_TRIGGER_THRESHOLD},      \
+    {"trigger-refractory", required_argument, NULL, OPT_TRIGGER_REFRACTORY},    \
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY}
+
+static const char *const input_help =
+    "Input (every format; overrides replace what the file says):\n"
+    "      --rate HZ            frame rate (lab default: 8.33)\n"
+    "      --stim S[,S...]      stimulus onsets, seconds from the first frame\n"
+    "      --stim-frame N[,N...] stimulus onsets as 0-based frame indices\n"
+    "                           (lab default: 200)\n"
+    "      --trigger CHANNEL    take this channel (ROI name or 1-based number) as\n"
+    "                           the stimulator's trigger: onsets are its rising edges\n"
+    "      --trigger-threshold V  edge level [half-way between its min and max]\n"
+    "      --trigger-refractory S  edges within S of an accepted one are ignored,\n"
+    "                           so a train is one trial; 0 = one per pulse [2]\n"
+    "      --max-memory MB      refuse recordings larger than MB megabytes\n"
+    "                           [half the physical memory]\n"
+    "  HDF5 and NWB (FILE.h5:/group/data names any 1-D or 2-D dataset):\n"
+    "      --layout L           rois-by-frames or frames-by-rois [the format's own]\n"
+    "      --time PATH          dataset of frame times in seconds\n"
+    "      --stim-dataset PATH  dataset of stimulus onsets in seconds\n"
+    "      --series NAME        NWB TimeSeries to read [first RoiResponseSeries]\n"
+    "      --trial-label COL    NWB trials column used as the stimulus label\n"
+    "  CSV/TSV text:\n"
+    "      --delimiter C        ',', ';' or 'tab' [detected]\n"
+    "      --header, --no-header  whether the first row names the columns [detected]\n";
+
+/* Handles the input options shared by every command that reads; returns 1
  * when opt was one of them, 0 when not, -1 on a bad value. */
 static int override_option(int opt, const char *arg, overrides *o)
 {
-    double *v;
+    double *v, mb;
     size_t n;
     switch (opt) {
+    case OPT_LAYOUT:
+        if (strcmp(arg, "rois-by-frames") == 0)
+            o->read.layout = NT_LAYOUT_ROIS_BY_FRAMES;
+        else if (strcmp(arg, "frames-by-rois") == 0)
+            o->read.layout = NT_LAYOUT_FRAMES_BY_ROIS;
+        else
+            return -1;
+        return 1;
+    case OPT_TIME: o->read.time_dataset = arg; return 1;
+    case OPT_STIM_DATASET: o->read.stim_dataset = arg; return 1;
+    case OPT_SERIES: o->read.series = arg; return 1;
+    case OPT_TRIAL_LABEL: o->read.trial_label = arg; return 1;
+    case OPT_DELIMITER:
+        if (strcmp(arg, "tab") == 0 || strcmp(arg, "\\t") == 0 || strcmp(arg, "\t") == 0)
+            o->read.delimiter = '\t';
+        else if (strcmp(arg, ",") == 0 || strcmp(arg, ";") == 0)
+            o->read.delimiter = arg[0];
+        else
+            return -1;
+        return 1;
+    case OPT_HEADER: o->read.header = 1; return 1;
+    case OPT_NO_HEADER: o->read.header = 0; return 1;
+    case OPT_TRIGGER: o->trigger = arg; return 1;
+    case OPT_TRIGGER_THRESHOLD:
+        return parse_double(arg, &o->trigger_threshold) == 0 ? 1 : -1;
+    case OPT_TRIGGER_REFRACTORY:
+        return parse_double(arg, &o->trigger_refractory_s) == 0 && o->trigger_refractory_s >= 0
+                   ? 1
+                   : -1;
+    case OPT_MAX_MEMORY:
+        if (parse_double(arg, &mb) != 0 || !(mb > 0) || mb > 1e12)
+            return -1;
+        o->read.max_bytes = (size_t)(mb * 1024.0 * 1024.0);
+        return 1;
     case OPT_RATE:
         if (parse_double(arg, &o->rate_hz) != 0 || !(o->rate_hz > 0))
             return -1;
@@ -394,12 +520,15 @@ static int override_option(int opt, const char *arg, overrides *o)
     }
 }
 
-/* Reads one file and applies the overrides; reports failures. */
-static nt_recording *load(const char *path, const nt_read_options *ropts, const overrides *o)
+/* Reads one file (header only when asked and no trigger needs the samples)
+ * and applies the overrides; reports failures. */
+static nt_recording *load(const char *path, const overrides *o, int header_only)
 {
     nt_error err = {0, ""};
     nt_recording *rec = NULL;
-    int status = nt_recording_read(path, ropts, &rec, &err);
+    nt_read_options ropts = o->read;
+    ropts.header_only = header_only && o->trigger == NULL;
+    int status = nt_recording_read(path, &ropts, &rec, &err);
     if (status == NT_OK)
         status = apply_overrides(o, rec, &err);
     if (status != NT_OK) {
@@ -440,12 +569,39 @@ static void warn_rows(const char *path, const nt_recording *rec, const nt_trial_
     }
 }
 
+/* The long name of option value opt in longopts, for messages. */
+static const char *option_name(const struct option *longopts, int opt)
+{
+    for (; longopts->name != NULL; longopts++)
+        if (longopts->val == opt)
+            return longopts->name;
+    return "?";
+}
+
+/* Adds the trace windows the analyzer kept for rec to the --traces-out file. */
+static int add_windows(nt_traces_writer *w, const nt_analyzer *an, const char *path,
+                       const nt_recording *rec)
+{
+    size_t n_win;
+    const double *t, *d, *f;
+    nt_error err = {0, ""};
+    if (nt_analyzer_windows(an, &n_win, &t, &d, &f) != NT_OK) {
+        msg(path, "no trace windows to write");
+        return -1;
+    }
+    if (nt_traces_writer_add(w, path, rec->n_rois, rec->n_stims, n_win, t, d, f, rec->stim_s,
+                             rec->roi_names, rec->stim_labels, &err) != NT_OK) {
+        msg(path, "--traces-out: %s", err.message);
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_detect(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"rate", required_argument, NULL, OPT_RATE},
-        {"stim", required_argument, NULL, OPT_STIM},
-        {"stim-frame", required_argument, NULL, OPT_STIM_FRAME},
+        INPUT_LONGOPTS,
+        {"traces-out", required_argument, NULL, OPT_TRACES_OUT},
         {"baseline", required_argument, NULL, OPT_BASELINE},
         {"drift", required_argument, NULL, OPT_DRIFT},
         {"drift-window", required_argument, NULL, OPT_DRIFT_WINDOW},
@@ -461,19 +617,16 @@ static int cmd_detect(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"params-out", required_argument, NULL, OPT_PARAMS_OUT},
         {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
-        {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     nt_params p;
     nt_params_default(&p);
-    nt_read_options ropts;
-    nt_read_options_default(&ropts);
-    overrides o = {NAN, NULL, 0, NULL, 0};
-    const char *out_path = NULL, *params_path = NULL;
+    overrides o;
+    overrides_init(&o);
+    const char *out_path = NULL, *params_path = NULL, *traces_path = NULL;
     int print_params = 0, status = EXIT_OK, opt;
-    double v;
     long l;
 
     while ((opt = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
@@ -481,7 +634,7 @@ static int cmd_detect(int argc, char **argv)
         if (r < 0) {
             overrides_free(&o);
             return usage_error("detect: invalid value '%s' for --%s", optarg,
-                               opt == OPT_RATE ? "rate" : opt == OPT_STIM ? "stim" : "stim-frame");
+                               option_name(longopts, opt));
         }
         if (r > 0)
             continue;
@@ -517,19 +670,13 @@ static int cmd_detect(int argc, char **argv)
             else
                 p.jitter_frames = (int)l;
             break;
-        case OPT_MAX_MEMORY:
-            if (parse_double(optarg, &v) != 0 || !(v > 0) || v > 1e12) {
-                overrides_free(&o);
-                return usage_error("detect: invalid value '%s' for --max-memory", optarg);
-            }
-            ropts.max_bytes = (size_t)(v * 1024.0 * 1024.0);
-            break;
         case 'o': out_path = optarg; break;
+        case OPT_TRACES_OUT: traces_path = optarg; break;
         case OPT_PARAMS_OUT: params_path = optarg; break;
         case OPT_PRINT_PARAMS: print_params = 1; break;
         case 'q': quiet = 1; break;
         case 'h':
-            fputs(detect_help, stdout);
+            printf("%s\n%s", detect_help, input_help);
             overrides_free(&o);
             return finish_stdout(EXIT_OK);
         default:
@@ -564,8 +711,14 @@ static int cmd_detect(int argc, char **argv)
     }
 
     nt_analyzer *an = NULL;
-    if (nt_analyzer_create(&p, &an, &err) != NT_OK) {
-        msg(NULL, "%s", err.message);
+    nt_traces_writer *traces = NULL;
+    if (nt_analyzer_create(&p, &an, &err) != NT_OK ||
+        (traces_path != NULL &&
+         (nt_analyzer_keep_windows(an, fmax(p.baseline_s, p.noise_window_s), p.decay_max_s,
+                                   &err) != NT_OK ||
+          nt_traces_writer_create(traces_path, &traces, &err) != NT_OK))) {
+        msg(traces_path, "%s", err.message);
+        nt_analyzer_destroy(an);
         overrides_free(&o);
         return EXIT_INPUT;
     }
@@ -573,6 +726,7 @@ static int cmd_detect(int argc, char **argv)
     if (out_path != NULL) {
         out = output_open(out_path);
         if (out == NULL) {
+            nt_traces_writer_close(traces, 0, NULL);
             nt_analyzer_destroy(an);
             overrides_free(&o);
             return EXIT_INPUT;
@@ -581,7 +735,7 @@ static int cmd_detect(int argc, char **argv)
     int write_failed = nt_csv_write_header(out) != NT_OK;
     for (int i = optind; i < argc && !write_failed; i++) {
         const char *path = argv[i];
-        nt_recording *rec = load(path, &ropts, &o);
+        nt_recording *rec = load(path, &o, 0);
         if (rec == NULL) {
             status = EXIT_INPUT;
             continue;
@@ -602,12 +756,18 @@ static int cmd_detect(int argc, char **argv)
             warn_rows(path, rec, res);
             if (nt_csv_write_rows(out, path, rec, res, rec->n_rois * rec->n_stims) != NT_OK)
                 write_failed = 1;
+            if (traces != NULL && add_windows(traces, an, path, rec) != 0)
+                status = EXIT_INPUT;
         }
         free(res);
         nt_recording_free(rec);
     }
     nt_analyzer_destroy(an);
     overrides_free(&o);
+    if (traces != NULL && nt_traces_writer_close(traces, !write_failed, &err) != NT_OK) {
+        msg(traces_path, "%s", err.message);
+        status = EXIT_INPUT;
+    }
 
     if (out_path != NULL) {
         if (output_close(out, out_path, !write_failed) != 0)
@@ -683,24 +843,24 @@ static void print_info(const char *path, const nt_recording *rec)
 static int cmd_info(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"rate", required_argument, NULL, OPT_RATE},
-        {"stim", required_argument, NULL, OPT_STIM},
-        {"stim-frame", required_argument, NULL, OPT_STIM_FRAME},
+        INPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    overrides o = {NAN, NULL, 0, NULL, 0};
+    overrides o;
+    overrides_init(&o);
     int opt, status = EXIT_OK;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (opt == 'h') {
-            fputs(info_help, stdout);
+            printf("%s\n%s", info_help, input_help);
             overrides_free(&o);
             return finish_stdout(EXIT_OK);
         }
         int r = override_option(opt, optarg, &o);
         if (r <= 0) {
             overrides_free(&o);
-            return r < 0 ? usage_error("info: invalid value '%s'", optarg)
+            return r < 0 ? usage_error("info: invalid value '%s' for --%s", optarg,
+                                       option_name(longopts, opt))
                          : usage_error("info: unknown or incomplete option");
         }
     }
@@ -708,11 +868,8 @@ static int cmd_info(int argc, char **argv)
         overrides_free(&o);
         return usage_error("info: no input file");
     }
-    nt_read_options ropts;
-    nt_read_options_default(&ropts);
-    ropts.header_only = 1;
     for (int i = optind; i < argc; i++) {
-        nt_recording *rec = load(argv[i], &ropts, &o);
+        nt_recording *rec = load(argv[i], &o, 1);
         if (rec == NULL) {
             status = EXIT_INPUT;
             continue;
@@ -733,6 +890,51 @@ static int cmd_info(int argc, char **argv)
     return finish_stdout(status);
 }
 
+/* -------------------------------------------------------------- convert */
+
+static int cmd_convert(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        INPUT_LONGOPTS,
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    overrides o;
+    overrides_init(&o);
+    int opt;
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == 'h') {
+            printf("%s\n%s", convert_help, input_help);
+            overrides_free(&o);
+            return finish_stdout(EXIT_OK);
+        }
+        int r = override_option(opt, optarg, &o);
+        if (r <= 0) {
+            overrides_free(&o);
+            return r < 0 ? usage_error("convert: invalid value '%s' for --%s", optarg,
+                                       option_name(longopts, opt))
+                         : usage_error("convert: unknown or incomplete option");
+        }
+    }
+    if (argc - optind != 2) {
+        overrides_free(&o);
+        return usage_error("convert: need one input and one output file");
+    }
+    const char *in = argv[optind], *out = argv[optind + 1];
+    nt_recording *rec = load(in, &o, 0);
+    overrides_free(&o);
+    if (rec == NULL)
+        return EXIT_INPUT;
+    nt_error err = {0, ""};
+    int status = nt_write_hdf5(out, rec, &err);
+    nt_recording_free(rec);
+    if (status != NT_OK) {
+        msg(out, "%s", err.message);
+        return EXIT_INPUT;
+    }
+    return EXIT_OK;
+}
+
 /* -------------------------------------------------------------- compare */
 
 static void print_line(void *ctx, const char *line)
@@ -746,10 +948,11 @@ static int cmd_compare(int argc, char **argv)
     static const struct option longopts[] = {
         {"rtol", required_argument, NULL, OPT_RTOL},
         {"atol", required_argument, NULL, OPT_ATOL},
+        {"ignore", required_argument, NULL, OPT_IGNORE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    nt_compare_options copts = {1e-6, 1e-12};
+    nt_compare_options copts = {1e-6, 1e-12, NULL};
     int opt;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -761,6 +964,7 @@ static int cmd_compare(int argc, char **argv)
                 return usage_error("compare: invalid tolerance '%s'", optarg);
             break;
         }
+        case OPT_IGNORE: copts.ignore = optarg; break;
         default: return usage_error("compare: unknown or incomplete option");
         }
     }
@@ -800,5 +1004,7 @@ int main(int argc, char **argv)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "compare") == 0)
         return cmd_compare(argc - 1, argv + 1);
+    if (strcmp(cmd, "convert") == 0)
+        return cmd_convert(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -81,10 +81,19 @@ $(TESTBIN): $(TEST_OBJ) $(LIB)
 demo: $(BIN)
 	$(BIN) detect $(SAMPLES)
 
+# The fault-injection library of the containment tests (tests/faults.c):
+# plain flags, no sanitizer (it is preloaded into the CLI).
+$(BUILD)/libntfaults.so: tests/faults.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -g -shared -fPIC $(WARN) -Wno-missing-prototypes \
+	    $(shell pkg-config --cflags $(HDF5_PC)) $< -ldl -o $@
+
 # The unit and CLI tests find the CLI through NIRTRACE_BIN, the samples
-# through NIRTRACE_SAMPLES.
-test: $(TESTBIN) $(BIN)
-	NIRTRACE_BIN=$(abspath $(BIN)) NIRTRACE_SAMPLES=$(abspath samples) $(TESTBIN) $(TEST_ARGS)
+# through NIRTRACE_SAMPLES, the fault library through NIRTRACE_FAULTS.
+TEST_ENV = NIRTRACE_BIN=$(abspath $(BIN)) NIRTRACE_SAMPLES=$(abspath samples) \
+           NIRTRACE_FAULTS=$(abspath $(BUILD)/libntfaults.so)
+test: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so
+	$(TEST_ENV) $(TESTBIN) $(TEST_ARGS)
 
 golden-check: $(BIN)
 	@mkdir -p $(BUILD)
@@ -109,9 +118,9 @@ sanitize:
 # Criterion runs every test in a child process, whose valgrind errors do not
 # reach the exit status: each process logs to its own file (-q: only
 # errors), and any non-empty log fails the target.
-valgrind: $(TESTBIN) $(BIN)
+valgrind: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so
 	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
-	NIRTRACE_BIN=$(abspath $(BIN)) NIRTRACE_SAMPLES=$(abspath samples) NIRTRACE_VALGRIND=1 \
+	$(TEST_ENV) NIRTRACE_VALGRIND=1 \
 	    valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
 	    --trace-children=yes --log-file=$(BUILD)/valgrind/%p.log $(TESTBIN) -j1
 	@bad=$$(find $(BUILD)/valgrind -name '*.log' -size +0c); \

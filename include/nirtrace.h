@@ -375,6 +375,39 @@ int nt_csv_write_header(FILE *out);
 int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
                       const nt_trial_result *results, size_t n);
 
+/*
+ * Like nt_csv_write_header / nt_csv_write_rows, with n_extra more columns
+ * after the standard ones: their names, and each row's values (the same for
+ * every row of one file; NULL values: empty cells).
+ */
+int nt_csv_write_header_ex(FILE *out, char *const *extra_columns, size_t n_extra);
+int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
+                         const nt_trial_result *results, size_t n, char *const *extra_values,
+                         size_t n_extra);
+
+/* ---------------------------------------------------------------- manifest */
+
+/* A study manifest: a CSV table with a `file` column and any others
+ * (animal, genotype, condition, ...), appended to the rows of that file. */
+typedef struct nt_manifest nt_manifest;
+
+/* Reads the manifest at path. On success *out is new; free with
+ * nt_manifest_free. Errors name the line. */
+int nt_manifest_read(const char *path, nt_manifest **out, nt_error *err);
+void nt_manifest_free(nt_manifest *m);
+
+/* The columns other than `file`: their count and names (owned by m). */
+size_t nt_manifest_n_columns(const nt_manifest *m);
+char *const *nt_manifest_columns(const nt_manifest *m);
+/* The rows: count, `file` of a row, and its other values [n_columns]. */
+size_t nt_manifest_n_rows(const nt_manifest *m);
+const char *nt_manifest_file(const nt_manifest *m, size_t row);
+char *const *nt_manifest_values(const nt_manifest *m, size_t row);
+
+/* The row of input path: the row whose file is path, else the only row
+ * with the same base name; -1 when none (or several) match. */
+long nt_manifest_find(const nt_manifest *m, const char *path);
+
 /* ----------------------------------------------------------------- compare */
 
 /* Tolerances of nt_csv_compare: two numbers a (expected) and b agree when

@@ -65,15 +65,32 @@ static void put_number(FILE *out, double v)
 
 int nt_csv_write_header(FILE *out)
 {
+    return nt_csv_write_header_ex(out, NULL, 0);
+}
+
+int nt_csv_write_header_ex(FILE *out, char *const *extra_columns, size_t n_extra)
+{
     fputs("file,roi,trial,stim_s,label,detected,amplitude_dff,peak_s,onset_latency_s,"
           "time_to_peak_s,rise_s,half_width_s,decay_tau_s,auc_dff_s,f0,noise_sd_dff,snr,"
-          "flags\n",
+          "flags",
           out);
+    for (size_t k = 0; k < n_extra; k++) {
+        fputc(',', out);
+        put_field(out, extra_columns[k]);
+    }
+    fputc('\n', out);
     return ferror(out) ? NT_ERR_IO : NT_OK;
 }
 
 int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
                       const nt_trial_result *results, size_t n)
+{
+    return nt_csv_write_rows_ex(out, file, rec, results, n, NULL, 0);
+}
+
+int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
+                         const nt_trial_result *results, size_t n, char *const *extra_values,
+                         size_t n_extra)
 {
     char flags[128];
     for (size_t i = 0; i < n; i++) {
@@ -104,6 +121,11 @@ int nt_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
         fputc(',', out);
         nt_flags_format(r->flags, flags, sizeof flags);
         fputs(flags, out);
+        for (size_t k = 0; k < n_extra; k++) {
+            fputc(',', out);
+            if (extra_values != NULL && extra_values[k] != NULL)
+                put_field(out, extra_values[k]);
+        }
         fputc('\n', out);
         if (ferror(out))
             return NT_ERR_IO;

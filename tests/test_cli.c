@@ -1099,3 +1099,174 @@ Test(cli, output_file_gets_the_umask_mode)
     cr_assert_eq(st.st_mode & 0777, 0644, "mode %o", (unsigned)(st.st_mode & 0777));
     run_free(&r);
 }
+
+/* ------------------------------------------------------------- batches */
+
+Test(cli, jobs_1_and_2_give_identical_bytes)
+{
+    const char *a = tmp_file("j1.csv"), *b = tmp_file("j2.csv");
+    run_result r1 = RUN("detect", "-q", "-j", "1", "-o", a, sample("fast_slow.h5"),
+                        sample("multi_stim.h5"), sample("irregular_time.h5"));
+    expect_exit(&r1, 0);
+    run_result r2 = RUN("detect", "-q", "-j", "2", "-o", b, sample("fast_slow.h5"),
+                        sample("multi_stim.h5"), sample("irregular_time.h5"));
+    expect_exit(&r2, 0);
+    size_t la, lb;
+    char *ta = slurp(a, &la), *tb = slurp(b, &lb);
+    cr_assert(la > 1000 && la == lb && memcmp(ta, tb, la) == 0, "-j 1 and -j 2 tables differ");
+    free(ta);
+    free(tb);
+    run_free(&r1);
+    run_free(&r2);
+}
+
+Test(cli, directory_input_reads_recordings_in_name_order)
+{
+    /* samples/ holds three recordings and two result tables (skipped). */
+    run_result r = RUN("detect", "-q", getenv("NIRTRACE_SAMPLES"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 12 + 6 + 24, &t);
+    cr_assert(strstr(cell(&t, 1, 0), "fast_slow.h5") != NULL);
+    cr_assert(strstr(cell(&t, 13, 0), "irregular_time.h5") != NULL);
+    cr_assert(strstr(cell(&t, 19, 0), "multi_stim.h5") != NULL);
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, files_from_stdin)
+{
+    const char *list = tmp_file("list.txt");
+    char text[2048];
+    snprintf(text, sizeof text, "# study day 1\n%s\n\n%s\n", sample("multi_stim.h5"),
+             sample("fast_slow.h5"));
+    write_file(list, text, strlen(text));
+    run_result r = run_cli(list, NULL, ARGS("detect", "-q", "--files-from", "-"));
+    expect_exit(&r, 0);
+    csv_table t;
+    expect_table(&r, 24 + 12, &t);
+    cr_assert(strstr(cell(&t, 1, 0), "multi_stim.h5") != NULL);
+    csv_free(&t);
+    run_free(&r);
+}
+
+/* Preloads the fault library so that opening files whose path holds
+ * `needle` crashes (var NT_FAULT_CRASH) or hangs (NT_FAULT_HANG). */
+static void inject(const char *var, const char *needle)
+{
+    const char *lib = getenv("NIRTRACE_FAULTS");
+    cr_assert(lib != NULL && access(lib, R_OK) == 0, "NIRTRACE_FAULTS is not set: use make test");
+    setenv("LD_PRELOAD", lib, 1);
+    setenv(var, needle, 1);
+    /* A sanitizer runtime must come first unless told not to check. */
+    setenv("ASAN_OPTIONS", "verify_asan_link_order=0", 1);
+}
+
+Test(cli, crashing_reader_fails_only_its_file)
+{
+    inject("NT_FAULT_CRASH", "irregular_time");
+    run_result r = RUN("detect", "-j", "2", sample("fast_slow.h5"), sample("irregular_time.h5"),
+                       sample("multi_stim.h5"));
+    expect_exit(&r, 1);
+    expect_contains(r.err, "irregular_time.h5: reader crashed (SIGSEGV)", "stderr");
+    expect_contains(r.err, "2 files ok, 1 failed", "stderr");
+    csv_table t;
+    expect_table(&r, 12 + 24, &t);
+    cr_assert(strstr(r.out, "irregular_time") == NULL, "no row of the crashed file");
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, hanging_reader_times_out)
+{
+    inject("NT_FAULT_HANG", "irregular_time");
+    const char *timeout = getenv("NIRTRACE_VALGRIND") ? "60" : "2";
+    run_result r = RUN("detect", "--timeout", timeout, sample("irregular_time.h5"),
+                       sample("fast_slow.h5"));
+    expect_exit(&r, 1);
+    char want[128];
+    snprintf(want, sizeof want, "irregular_time.h5: timed out after %s s", timeout);
+    expect_contains(r.err, want, "stderr");
+    csv_table t;
+    expect_table(&r, 12, &t);
+    csv_free(&t);
+    run_free(&r);
+}
+
+Test(cli, progress_only_when_asked_or_on_a_terminal)
+{
+    run_result r = RUN("detect", sample("fast_slow.h5"), sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    cr_assert(strstr(r.err, "files/s") == NULL, "no progress in a pipe:\n%s", r.err);
+    expect_contains(r.err, "2 files ok, 0 failed", "stderr summary");
+    run_free(&r);
+    r = RUN("detect", "--progress", sample("fast_slow.h5"), sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    expect_contains(r.err, "2/2 files", "stderr progress");
+    run_free(&r);
+    r = RUN("detect", "-q", sample("fast_slow.h5"), sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    cr_assert_str_eq(r.err, "", "-q: nothing on stderr");
+    run_free(&r);
+}
+
+Test(cli, progress_on_a_terminal)
+{
+    /* script(1) gives the command a pseudo-terminal for stdout and stderr. */
+    if (access("/usr/bin/script", X_OK) != 0)
+        cr_skip_test("script(1) is not installed");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s detect %s %s -o /dev/null", getenv("NIRTRACE_BIN"),
+             sample("fast_slow.h5"), sample("multi_stim.h5"));
+    run_result r;
+    const char *log = tmp_file("typescript");
+    char *const argv[] = {"/usr/bin/script", "-qec", cmd, (char *)log, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    cr_assert_eq(posix_spawn(&pid, "/usr/bin/script", &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "script: status %d", status);
+    r.out = slurp(log, NULL);
+    expect_contains(r.out, "2/2 files", "terminal output");
+    free(r.out);
+}
+
+Test(cli, manifest_columns_are_appended)
+{
+    const char *m = tmp_file("study.csv");
+    static const char text[] = "file,animal,genotype\n"
+                               "fast_slow.h5,V12,WT\n"
+                               "multi_stim.h5,V13,\"OXTR-KO, het\"\n"
+                               "absent.h5,V14,WT\n";
+    write_file(m, text, strlen(text));
+    run_result r = RUN("detect", "--manifest", m, sample("fast_slow.h5"), sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    cr_assert(strncmp(r.out, "file,roi,trial,", 15) == 0);
+    char *nl = strchr(r.out, '\n');
+    cr_assert(nl != NULL && strncmp(nl - 22, ",flags,animal,genotype", 22) == 0,
+              "header ends with the manifest columns");
+    expect_contains(r.out, ",V12,WT\n", "rows of fast_slow");
+    expect_contains(r.out, ",V13,\"OXTR-KO, het\"\n", "rows of multi_stim, quoted");
+    expect_contains(r.err, "lists absent.h5, which is not among the inputs", "stderr");
+    run_free(&r);
+}
+
+Test(cli, manifest_alone_names_the_inputs)
+{
+    char m[1024];
+    snprintf(m, sizeof m, "%s/study.csv", tmp_dir);
+    char text[2048];
+    snprintf(text, sizeof text, "file,condition\n%s,baseline\n", sample("multi_stim.h5"));
+    write_file(m, text, strlen(text));
+    run_result r = RUN("detect", "-q", "--manifest", m);
+    expect_exit(&r, 0);
+    csv_table t;
+    cr_assert_eq(count_lines(r.out), 25, "header + 24 rows of multi_stim");
+    (void)t;
+    expect_contains(r.out, ",baseline\n", "manifest column");
+    run_free(&r);
+}

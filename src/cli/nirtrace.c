@@ -12,6 +12,9 @@
  */
 #include "nirtrace.h"
 
+#include "batch.h"
+#include "inputs.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -21,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { EXIT_OK = 0, EXIT_INPUT = 1, EXIT_USAGE = 2 };
@@ -66,15 +70,27 @@ static const char *const detect_help =
     "Measures:\n"
     "      --peak-max S         search the peak up to S after the stimulus [30]\n"
     "      --decay-max S        follow the decay up to S after the stimulus [60]\n"
+    "Batch (FILE may be a directory, searched for recordings, or a quoted glob):\n"
+    "  -j, --jobs N             worker processes [the number of cores]\n"
+    "      --files-from LIST    also read input paths from LIST, one per line\n"
+    "                           ('-' for stdin)\n"
+    "      --timeout S          give up on an input after S seconds, 0 = never [600]\n"
+    "      --progress, --no-progress  progress line on stderr [when a terminal]\n"
+    "      --manifest STUDY.csv  append STUDY's columns (animal, genotype, ...) to\n"
+    "                           the rows of each file listed in its `file` column;\n"
+    "                           with no FILE given, its files are the inputs\n"
     "Output:\n"
     "  -o, --output FILE        write the CSV to FILE (atomically) instead of stdout\n"
     "      --traces-out FILE    also write the processed traces (dF/F, filtered) of\n"
     "                           every ROI and trial window as HDF5, for plotting\n"
     "      --params-out FILE    also write the parameters used as JSON\n"
     "      --print-params       print the parameters as JSON and exit\n"
-    "  -q, --quiet              no warnings on stderr (errors still shown)\n"
+    "  -q, --quiet              no warnings, progress or summary on stderr (errors\n"
+    "                           still shown)\n"
     "  -h, --help               this help\n"
     "\n"
+    "Each input is analysed in its own worker process: a crash, a hang or a runaway\n"
+    "allocation fails that input only. Rows come out in input order whatever -j is.\n"
     "Exit status: 0 all files processed, 1 some file failed, 2 bad command line.\n";
 
 static const char *const info_help =
@@ -417,7 +433,8 @@ enum {
     OPT_JITTER, OPT_PEAK_MAX, OPT_DECAY_MAX, OPT_PARAMS_OUT, OPT_PRINT_PARAMS, OPT_MAX_MEMORY,
     OPT_RTOL, OPT_ATOL, OPT_LAYOUT, OPT_TIME, OPT_STIM_DATASET, OPT_SERIES, OPT_TRIAL_LABEL,
     OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
-    OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE
+    OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE, OPT_FILES_FROM, OPT_TIMEOUT,
+    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST
 };
 
 /* The input options every command that reads recordings takes. */
@@ -569,6 +586,14 @@ static void warn_rows(const char *path, const nt_recording *rec, const nt_trial_
     }
 }
 
+/* Sets err like the library does (the CLI cannot use its private helper). */
+static int nt_error_set_public(nt_error *err, int status, const char *text)
+{
+    err->status = status;
+    snprintf(err->message, sizeof err->message, "%s", text);
+    return status;
+}
+
 /* The long name of option value opt in longopts, for messages. */
 static const char *option_name(const struct option *longopts, int opt)
 {
@@ -597,6 +622,110 @@ static int add_windows(nt_traces_writer *w, const nt_analyzer *an, const char *p
     return 0;
 }
 
+/* What every input of one detect run shares. */
+typedef struct detect_run {
+    nt_analyzer *an;
+    const overrides *o;
+    char *const *paths;
+    nt_traces_writer *traces; /* --traces-out, in-process runs only */
+    const nt_manifest *manifest; /* --manifest, or NULL */
+} detect_run;
+
+/*
+ * Reads, analyses and writes the rows of input index to out; messages go to
+ * stderr. Returns 0 when done, 1 when the input failed (said on stderr), 2
+ * when it ran out of memory (the batch reports the memory limit).
+ */
+static int detect_one(void *ctx, size_t index, FILE *out)
+{
+    const detect_run *run = ctx;
+    const char *path = run->paths[index];
+    nt_error err = {0, ""};
+    nt_recording *rec = NULL;
+    nt_read_options ropts = run->o->read;
+    int st = nt_recording_read(path, &ropts, &rec, &err);
+    if (st == NT_OK)
+        st = apply_overrides(run->o, rec, &err);
+    if (st == NT_OK)
+        st = nt_recording_check(rec, &err);
+    nt_trial_result *res = NULL;
+    if (st == NT_OK) {
+        res = malloc(rec->n_rois * rec->n_stims * sizeof *res);
+        st = res == NULL ? nt_error_set_public(&err, NT_ERR_NOMEM, "out of memory for results")
+                         : nt_analyzer_execute(run->an, rec, res, &err);
+    }
+    int result = 0;
+    if (st == NT_ERR_NOMEM) {
+        result = 2;
+    } else if (st != NT_OK) {
+        msg(path, "%s", err.message[0] ? err.message : nt_strerror(st));
+        result = 1;
+    } else {
+        warn_rows(path, rec, res);
+        char *const *extra = NULL;
+        size_t n_extra = 0;
+        if (run->manifest != NULL) {
+            n_extra = nt_manifest_n_columns(run->manifest);
+            long row = nt_manifest_find(run->manifest, path);
+            if (row >= 0)
+                extra = nt_manifest_values(run->manifest, (size_t)row);
+            else if (!quiet)
+                msg(path, "not listed in the manifest: its manifest columns are empty");
+        }
+        if (nt_csv_write_rows_ex(out, path, rec, res, rec->n_rois * rec->n_stims, extra,
+                                 n_extra) != NT_OK)
+            result = 1;
+        if (run->traces != NULL && add_windows(run->traces, run->an, path, rec) != 0)
+            result = 1;
+    }
+    free(res);
+    nt_recording_free(rec);
+    return result;
+}
+
+/* With --manifest and no FILE arguments, the manifest's files are the
+ * inputs: as written when they exist from here, else relative to the
+ * manifest's directory. */
+static int add_manifest_inputs(input_list *inputs, const nt_manifest *m, const char *m_path)
+{
+    const char *slash = strrchr(m_path, '/');
+    size_t dir_len = slash != NULL ? (size_t)(slash - m_path) + 1 : 0;
+    for (size_t i = 0; i < nt_manifest_n_rows(m); i++) {
+        const char *file = nt_manifest_file(m, i);
+        char path[4096];
+        if (file[0] != '/' && dir_len > 0 && access(file, F_OK) != 0)
+            snprintf(path, sizeof path, "%.*s%s", (int)dir_len, m_path, file);
+        else
+            snprintf(path, sizeof path, "%s", file);
+        if (inputs_add(inputs, path) != 0)
+            return -1;
+    }
+    if (inputs->n == 0) {
+        msg(m_path, "the manifest lists no files");
+        return -1;
+    }
+    return 0;
+}
+
+/* Names the manifest rows that no input matched. */
+static void report_unused_manifest_rows(const nt_manifest *m, const char *m_path,
+                                        const input_list *inputs)
+{
+    size_t rows = nt_manifest_n_rows(m);
+    unsigned char *used = calloc(rows > 0 ? rows : 1, 1);
+    if (used == NULL)
+        return;
+    for (size_t i = 0; i < inputs->n; i++) {
+        long r = nt_manifest_find(m, inputs->paths[i]);
+        if (r >= 0)
+            used[r] = 1;
+    }
+    for (size_t r = 0; r < rows; r++)
+        if (!used[r])
+            msg(m_path, "lists %s, which is not among the inputs", nt_manifest_file(m, r));
+    free(used);
+}
+
 static int cmd_detect(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -617,6 +746,12 @@ static int cmd_detect(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"params-out", required_argument, NULL, OPT_PARAMS_OUT},
         {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
+        {"jobs", required_argument, NULL, 'j'},
+        {"manifest", required_argument, NULL, OPT_MANIFEST},
+        {"files-from", required_argument, NULL, OPT_FILES_FROM},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -625,149 +760,199 @@ static int cmd_detect(int argc, char **argv)
     nt_params_default(&p);
     overrides o;
     overrides_init(&o);
+    input_list inputs = {NULL, 0, 0};
     const char *out_path = NULL, *params_path = NULL, *traces_path = NULL;
-    int print_params = 0, status = EXIT_OK, opt;
-    long l;
+    const char *manifest_path = NULL;
+    nt_manifest *manifest = NULL;
+    int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0;
+    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    double timeout_s = 600;
+    if (jobs < 1)
+        jobs = 1;
 
-    while ((opt = getopt_long(argc, argv, "o:qh", longopts, NULL)) != -1) {
+    while (!bad && (opt = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
         int r = override_option(opt, optarg, &o);
         if (r < 0) {
-            overrides_free(&o);
-            return usage_error("detect: invalid value '%s' for --%s", optarg,
-                               option_name(longopts, opt));
+            bad = usage_error("detect: invalid value '%s' for --%s", optarg,
+                              option_name(longopts, opt));
+            break;
         }
         if (r > 0)
             continue;
         double *target = NULL;
-        const char *name = NULL;
         switch (opt) {
-        case OPT_BASELINE: target = &p.baseline_s; name = "baseline"; break;
-        case OPT_DRIFT_WINDOW: target = &p.drift_window_s; name = "drift-window"; break;
-        case OPT_NOISE_WINDOW: target = &p.noise_window_s; name = "noise-window"; break;
-        case OPT_LOWPASS: target = &p.lowpass_hz; name = "lowpass"; break;
-        case OPT_THRESHOLD: target = &p.threshold_sd; name = "threshold"; break;
-        case OPT_MIN_DURATION: target = &p.min_duration_s; name = "min-duration"; break;
-        case OPT_WINDOW: target = &p.window_s; name = "window"; break;
-        case OPT_PEAK_MAX: target = &p.peak_max_s; name = "peak-max"; break;
-        case OPT_DECAY_MAX: target = &p.decay_max_s; name = "decay-max"; break;
+        case OPT_BASELINE: target = &p.baseline_s; break;
+        case OPT_DRIFT_WINDOW: target = &p.drift_window_s; break;
+        case OPT_NOISE_WINDOW: target = &p.noise_window_s; break;
+        case OPT_LOWPASS: target = &p.lowpass_hz; break;
+        case OPT_THRESHOLD: target = &p.threshold_sd; break;
+        case OPT_MIN_DURATION: target = &p.min_duration_s; break;
+        case OPT_WINDOW: target = &p.window_s; break;
+        case OPT_PEAK_MAX: target = &p.peak_max_s; break;
+        case OPT_DECAY_MAX: target = &p.decay_max_s; break;
+        case OPT_TIMEOUT: target = &timeout_s; break;
         case OPT_DRIFT:
             p.drift = nt_drift_parse(optarg);
-            if (p.drift < 0) {
-                overrides_free(&o);
-                return usage_error("detect: --drift must be none, linear or exp, not '%s'",
-                                   optarg);
-            }
+            if (p.drift < 0)
+                bad = usage_error("detect: --drift must be none, linear or exp, not '%s'", optarg);
             break;
         case OPT_ORDER:
         case OPT_JITTER:
-            if (parse_long(optarg, &l) != 0 || l < 0 || l > 100000) {
-                overrides_free(&o);
-                return usage_error("detect: invalid value '%s' for --%s", optarg,
-                                   opt == OPT_ORDER ? "order" : "jitter");
+        case 'j':
+            if (parse_long(optarg, &l) != 0 || l < (opt == 'j') || l > 100000) {
+                bad = usage_error("detect: invalid value '%s' for --%s", optarg,
+                                  option_name(longopts, opt));
+                break;
             }
             if (opt == OPT_ORDER)
                 p.lowpass_order = (int)l;
-            else
+            else if (opt == OPT_JITTER)
                 p.jitter_frames = (int)l;
+            else
+                jobs = l;
+            break;
+        case OPT_FILES_FROM:
+            if (inputs_add_from(&inputs, optarg) != 0)
+                bad = EXIT_USAGE;
             break;
         case 'o': out_path = optarg; break;
         case OPT_TRACES_OUT: traces_path = optarg; break;
         case OPT_PARAMS_OUT: params_path = optarg; break;
         case OPT_PRINT_PARAMS: print_params = 1; break;
+        case OPT_MANIFEST: manifest_path = optarg; break;
+        case OPT_PROGRESS: progress = 1; break;
+        case OPT_NO_PROGRESS: progress = 0; break;
         case 'q': quiet = 1; break;
         case 'h':
             printf("%s\n%s", detect_help, input_help);
             overrides_free(&o);
+            inputs_free(&inputs);
             return finish_stdout(EXIT_OK);
-        default:
-            overrides_free(&o);
-            return usage_error("detect: unknown or incomplete option");
+        default: bad = usage_error("detect: unknown or incomplete option"); break;
         }
-        if (target != NULL && parse_double(optarg, target) != 0) {
-            overrides_free(&o);
-            return usage_error("detect: invalid value '%s' for --%s", optarg, name);
+        if (!bad && target != NULL && parse_double(optarg, target) != 0)
+            bad = usage_error("detect: invalid value '%s' for --%s", optarg,
+                              option_name(longopts, opt));
+    }
+    nt_error err = {0, ""};
+    if (!bad && !(timeout_s >= 0))
+        bad = usage_error("detect: --timeout must be >= 0 s");
+    if (!bad && nt_params_check(&p, &err) != NT_OK)
+        bad = usage_error("detect: %s", err.message);
+    for (int i = optind; !bad && i < argc; i++)
+        if (inputs_add(&inputs, argv[i]) != 0)
+            bad = EXIT_USAGE;
+    if (!bad && manifest_path != NULL) {
+        if (nt_manifest_read(manifest_path, &manifest, &err) != NT_OK) {
+            msg(manifest_path, "%s", err.message);
+            bad = EXIT_USAGE;
+        } else if (inputs.n == 0 && add_manifest_inputs(&inputs, manifest, manifest_path) != 0) {
+            bad = EXIT_USAGE;
         }
     }
-
-    nt_error err = {0, ""};
-    if (nt_params_check(&p, &err) != NT_OK) {
+    if (bad) {
+        nt_manifest_free(manifest);
         overrides_free(&o);
-        return usage_error("detect: %s", err.message);
+        inputs_free(&inputs);
+        return bad;
     }
     char json[2048];
     nt_params_json(&p, json, sizeof json);
     if (print_params) {
         fputs(json, stdout);
         overrides_free(&o);
+        inputs_free(&inputs);
         return finish_stdout(EXIT_OK);
     }
-    if (optind >= argc) {
+    if (inputs.n == 0) {
         overrides_free(&o);
+        inputs_free(&inputs);
         return usage_error("detect: no input file");
     }
     if (params_path != NULL && write_text_file(params_path, json) != 0) {
         overrides_free(&o);
+        inputs_free(&inputs);
         return EXIT_INPUT;
     }
 
-    nt_analyzer *an = NULL;
-    nt_traces_writer *traces = NULL;
-    if (nt_analyzer_create(&p, &an, &err) != NT_OK ||
+    detect_run run = {NULL, &o, inputs.paths, NULL, manifest};
+    if (nt_analyzer_create(&p, &run.an, &err) != NT_OK ||
         (traces_path != NULL &&
-         (nt_analyzer_keep_windows(an, fmax(p.baseline_s, p.noise_window_s), p.decay_max_s,
+         (nt_analyzer_keep_windows(run.an, fmax(p.baseline_s, p.noise_window_s), p.decay_max_s,
                                    &err) != NT_OK ||
-          nt_traces_writer_create(traces_path, &traces, &err) != NT_OK))) {
+          nt_traces_writer_create(traces_path, &run.traces, &err) != NT_OK))) {
         msg(traces_path, "%s", err.message);
-        nt_analyzer_destroy(an);
+        nt_analyzer_destroy(run.an);
         overrides_free(&o);
+        inputs_free(&inputs);
         return EXIT_INPUT;
     }
     FILE *out = stdout;
-    if (out_path != NULL) {
-        out = output_open(out_path);
-        if (out == NULL) {
-            nt_traces_writer_close(traces, 0, NULL);
-            nt_analyzer_destroy(an);
-            overrides_free(&o);
-            return EXIT_INPUT;
-        }
+    if (out_path != NULL && (out = output_open(out_path)) == NULL) {
+        nt_traces_writer_close(run.traces, 0, NULL);
+        nt_analyzer_destroy(run.an);
+        overrides_free(&o);
+        inputs_free(&inputs);
+        return EXIT_INPUT;
     }
-    int write_failed = nt_csv_write_header(out) != NT_OK;
-    for (int i = optind; i < argc && !write_failed; i++) {
-        const char *path = argv[i];
-        nt_recording *rec = load(path, &o, 0);
-        if (rec == NULL) {
-            status = EXIT_INPUT;
-            continue;
+
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int write_failed =
+        nt_csv_write_header_ex(out, manifest ? nt_manifest_columns(manifest) : NULL,
+                               manifest ? nt_manifest_n_columns(manifest) : 0) != NT_OK;
+    size_t n_ok = 0, n_failed = 0;
+    unsigned char *failed = calloc(inputs.n, 1);
+    if (run.traces != NULL) {
+        /* The trace windows go into one HDF5 file held by this process, so
+         * these inputs are analysed here, one after another. */
+        for (size_t i = 0; i < inputs.n && !write_failed; i++) {
+            int r = detect_one(&run, i, out);
+            if (r == 2)
+                msg(inputs.paths[i], "out of memory");
+            if (r != 0 && failed != NULL)
+                failed[i] = 1;
+            r == 0 ? n_ok++ : n_failed++;
+            write_failed = ferror(out) != 0;
         }
-        nt_trial_result *res = NULL;
-        int st = nt_recording_check(rec, &err);
-        if (st == NT_OK) {
-            res = malloc(rec->n_rois * rec->n_stims * sizeof *res);
-            st = res == NULL ? NT_ERR_NOMEM : nt_analyzer_execute(an, rec, res, &err);
-            if (res == NULL)
-                snprintf(err.message, sizeof err.message, "out of memory for %zu results",
-                         rec->n_rois * rec->n_stims);
-        }
-        if (st != NT_OK) {
-            msg(path, "%s", err.message);
-            status = EXIT_INPUT;
-        } else {
-            warn_rows(path, rec, res);
-            if (nt_csv_write_rows(out, path, rec, res, rec->n_rois * rec->n_stims) != NT_OK)
-                write_failed = 1;
-            if (traces != NULL && add_windows(traces, an, path, rec) != 0)
-                status = EXIT_INPUT;
-        }
-        free(res);
-        nt_recording_free(rec);
+    } else {
+        batch_options bo = {(unsigned)jobs, timeout_s, 0, 0};
+        /* A worker's address space: twice the largest recording it may
+         * read, plus room for the libraries; a runaway allocation inside a
+         * parser fails there instead of exhausting the machine. */
+        bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
+        bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
+        batch_summary sum;
+        batch_run(&bo, inputs.paths, inputs.n, detect_one, &run, out, failed, &sum);
+        n_ok = sum.ok;
+        n_failed = sum.failed;
+        write_failed |= sum.write_failed;
     }
-    nt_analyzer_destroy(an);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    nt_analyzer_destroy(run.an);
     overrides_free(&o);
-    if (traces != NULL && nt_traces_writer_close(traces, !write_failed, &err) != NT_OK) {
+    if (n_failed > 0)
+        status = EXIT_INPUT;
+    if (run.traces != NULL && nt_traces_writer_close(run.traces, !write_failed, &err) != NT_OK) {
         msg(traces_path, "%s", err.message);
         status = EXIT_INPUT;
     }
+    if (!quiet && inputs.n > 1) {
+        fprintf(stderr, "nirtrace: %zu file%s ok, %zu failed", n_ok, n_ok == 1 ? "" : "s",
+                n_failed);
+        for (size_t i = 0, shown = 0; failed != NULL && i < inputs.n; i++)
+            if (failed[i] && shown++ < 20)
+                fprintf(stderr, "%s %s", shown == 1 ? ":" : ",", inputs.paths[i]);
+        if (n_failed > 20)
+            fprintf(stderr, ", ...");
+        fprintf(stderr, "; %.3g s\n",
+                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    }
+    if (manifest != NULL && !quiet)
+        report_unused_manifest_rows(manifest, manifest_path, &inputs);
+    nt_manifest_free(manifest);
+    free(failed);
+    inputs_free(&inputs);
 
     if (out_path != NULL) {
         if (output_close(out, out_path, !write_failed) != 0)

@@ -385,6 +385,15 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
                          const nt_trial_result *results, size_t n, char *const *extra_values,
                          size_t n_extra);
 
+/*
+ * Concatenates the CSV tables parts [n_parts] into out: the first header,
+ * then every part's data rows in the order given. Every header must equal
+ * the first (else NT_ERR_FORMAT naming the part and column: tables of
+ * different runs or versions are not mixed). *n_rows (may be NULL) receives
+ * the data rows written.
+ */
+int nt_csv_merge(char *const *parts, size_t n_parts, FILE *out, size_t *n_rows, nt_error *err);
+
 /* ---------------------------------------------------------------- manifest */
 
 /* A study manifest: a CSV table with a `file` column and any others

@@ -473,3 +473,20 @@ int nt_csv_parse_double(const char *s, double *out)
     *out = v;
     return 0;
 }
+
+void nt_csv_put_field(FILE *out, const char *s)
+{
+    size_t len = strlen(s);
+    int quote = strpbrk(s, ",\"\r\n") != NULL || (len > 0 && (s[0] == ' ' || s[len - 1] == ' '));
+    if (!quote) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}

@@ -102,4 +102,8 @@ void nt_csv_reader_close(nt_csv_reader *r);
  */
 int nt_csv_parse_double(const char *s, double *out);
 
+/* Writes s to out as one CSV field, quoted (RFC 4180, inner quotes doubled)
+ * when it holds a comma, a quote, a line break or edge spaces. */
+void nt_csv_put_field(FILE *out, const char *s);
+
 #endif /* NT_CSV_H */

@@ -5,6 +5,7 @@
  * digits (%g): more than the data's precision, few enough to read.
  */
 #include "internal.h"
+#include "csv.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -32,25 +33,6 @@ size_t nt_flags_format(unsigned flags, char *buf, size_t len)
     return need;
 }
 
-/* Writes s as one CSV field, quoted when it holds a delimiter, a quote, a
- * line break or edge spaces (RFC 4180: quotes inside are doubled). */
-static void put_field(FILE *out, const char *s)
-{
-    size_t len = strlen(s);
-    int quote = strpbrk(s, ",\"\r\n") != NULL || (len > 0 && (s[0] == ' ' || s[len - 1] == ' '));
-    if (!quote) {
-        fputs(s, out);
-        return;
-    }
-    fputc('"', out);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', out);
-        fputc(*s, out);
-    }
-    fputc('"', out);
-}
-
 /* %g is locale-dependent only in its decimal point, which C programs keep
  * as '.' unless they call setlocale; the library never does. */
 static void put_number(FILE *out, double v)
@@ -76,7 +58,7 @@ int nt_csv_write_header_ex(FILE *out, char *const *extra_columns, size_t n_extra
           out);
     for (size_t k = 0; k < n_extra; k++) {
         fputc(',', out);
-        put_field(out, extra_columns[k]);
+        nt_csv_put_field(out, extra_columns[k]);
     }
     fputc('\n', out);
     return ferror(out) ? NT_ERR_IO : NT_OK;
@@ -95,17 +77,17 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
     char flags[128];
     for (size_t i = 0; i < n; i++) {
         const nt_trial_result *r = &results[i];
-        put_field(out, file);
+        nt_csv_put_field(out, file);
         fputc(',', out);
         if (rec->roi_names != NULL && r->roi < rec->n_rois)
-            put_field(out, rec->roi_names[r->roi]);
+            nt_csv_put_field(out, rec->roi_names[r->roi]);
         else
             fprintf(out, "%zu", r->roi + 1);
         fprintf(out, ",%zu", r->trial + 1);
         put_number(out, r->stim_s);
         fputc(',', out);
         if (rec->stim_labels != NULL && r->trial < rec->n_stims)
-            put_field(out, rec->stim_labels[r->trial]);
+            nt_csv_put_field(out, rec->stim_labels[r->trial]);
         fprintf(out, ",%d", r->detected);
         put_number(out, r->amplitude_dff);
         put_number(out, r->peak_s);
@@ -124,7 +106,7 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
         for (size_t k = 0; k < n_extra; k++) {
             fputc(',', out);
             if (extra_values != NULL && extra_values[k] != NULL)
-                put_field(out, extra_values[k]);
+                nt_csv_put_field(out, extra_values[k]);
         }
         fputc('\n', out);
         if (ferror(out))

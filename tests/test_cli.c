@@ -1270,3 +1270,59 @@ Test(cli, manifest_alone_names_the_inputs)
     expect_contains(r.out, ",baseline\n", "manifest column");
     run_free(&r);
 }
+
+Test(cli, merge_concatenates_parts_of_one_run)
+{
+    const char *a = tmp_file("a.csv"), *b = tmp_file("b.csv"), *all = tmp_file("all.csv");
+    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_file("a.params.json"),
+                       sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    run_free(&r);
+    r = RUN("detect", "-q", "-o", b, "--params-out", tmp_file("b.params.json"),
+            sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    run_free(&r);
+    r = RUN("merge", "-o", all, a, b);
+    expect_exit(&r, 0);
+    run_free(&r);
+    /* The same table as one run over both files. */
+    const char *one = tmp_file("one.csv");
+    r = RUN("detect", "-q", "-o", one, sample("fast_slow.h5"), sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    run_free(&r);
+    size_t l1, l2;
+    char *t1 = slurp(all, &l1), *t2 = slurp(one, &l2);
+    cr_assert(l1 == l2 && memcmp(t1, t2, l1) == 0, "merged parts differ from one run");
+    free(t1);
+    free(t2);
+    cr_assert_eq(access(tmp_file("all.params.json"), R_OK), 0, "parameters kept");
+}
+
+Test(cli, merge_refuses_other_parameters_and_headers)
+{
+    const char *a = tmp_file("a.csv"), *c = tmp_file("c.csv"), *m = tmp_file("m.csv");
+    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_file("a.params.json"),
+                       sample("fast_slow.h5"));
+    run_free(&r);
+    r = RUN("detect", "-q", "--threshold", "4", "-o", c, "--params-out",
+            tmp_file("c.params.json"), sample("multi_stim.h5"));
+    run_free(&r);
+    r = RUN("merge", "-o", m, a, c);
+    expect_exit(&r, 1);
+    expect_contains(r.err, "other parameters", "stderr");
+    cr_assert_neq(access(m, F_OK), 0, "no output when refused");
+    run_free(&r);
+    r = RUN("merge", "--force", a, c);
+    expect_exit(&r, 0);
+    run_free(&r);
+    const char *odd = tmp_file("odd.csv");
+    write_file(odd, "file,roi\nx,1\n", 13);
+    r = RUN("merge", a, odd);
+    expect_exit(&r, 1);
+    expect_contains(r.err, "other parameters", "a part without parameters is not mixed");
+    run_free(&r);
+    r = RUN("merge", "--force", a, odd);
+    expect_exit(&r, 1);
+    expect_contains(r.err, "header differs", "stderr");
+    run_free(&r);
+}

@@ -41,6 +41,7 @@ static const char *const usage_text =
     "  compare EXP ACT      compare two CSV tables within tolerances (exit 1 if\n"
     "                       they differ)\n"
     "  convert IN OUT.h5    write any readable recording in the native HDF5 layout\n"
+    "  merge PART.csv...    concatenate result tables of one run\n"
     "\n"
     "Run 'nirtrace COMMAND --help' for a command's options.\n"
     "  -h, --help           this help       -V, --version   the version\n";
@@ -108,6 +109,16 @@ static const char *const convert_help =
     "chunked and deflate-compressed, rate_hz or /time, /stim/onsets and labels,\n"
     "/rois/names. The input options (below) are applied first, so that a file\n"
     "lacking a rate or stimuli is archived complete. OUT is replaced atomically.\n";
+
+static const char *const merge_help =
+    "Usage: nirtrace merge [-o ALL.csv] [--force] PART.csv...\n"
+    "\n"
+    "Concatenates result tables (the parts of a batch split across machines):\n"
+    "the header once, then each part's rows in the order given. Parts whose\n"
+    "headers differ are refused, and so are parts made with different\n"
+    "parameters or versions (their PART.params.json, as --params-out writes it,\n"
+    "differ) unless --force. With -o, the parts' parameters are kept beside the\n"
+    "output as ALL.params.json.\n";
 
 static const char *const compare_help =
     "Usage: nirtrace compare [--rtol R] [--atol A] EXPECTED.csv ACTUAL.csv\n"
@@ -434,7 +445,7 @@ enum {
     OPT_RTOL, OPT_ATOL, OPT_LAYOUT, OPT_TIME, OPT_STIM_DATASET, OPT_SERIES, OPT_TRIAL_LABEL,
     OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
     OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE, OPT_FILES_FROM, OPT_TIMEOUT,
-    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST
+    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE
 };
 
 /* The input options every command that reads recordings takes. */
@@ -1120,6 +1131,96 @@ static int cmd_convert(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- merge */
+
+/* The parameters a part was made with: the text of PART.params.json (the
+ * name `--params-out` is given by the Slurm scripts), or NULL when absent.
+ * Caller frees. */
+static char *read_params_sidecar(const char *part)
+{
+    char path[4096];
+    size_t len = strlen(part);
+    if (len > 4 && strcmp(part + len - 4, ".csv") == 0)
+        len -= 4;
+    snprintf(path, sizeof path, "%.*s.params.json", (int)len, part);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *text = calloc(1, 65536);
+    if (text != NULL)
+        fread(text, 1, 65535, f);
+    fclose(f);
+    return text;
+}
+
+static int cmd_merge(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"force", no_argument, NULL, OPT_FORCE},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out_path = NULL;
+    int force = 0, opt;
+    while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'o': out_path = optarg; break;
+        case OPT_FORCE: force = 1; break;
+        case 'h': fputs(merge_help, stdout); return finish_stdout(EXIT_OK);
+        default: return usage_error("merge: unknown or incomplete option");
+        }
+    }
+    if (optind >= argc)
+        return usage_error("merge: no part to merge");
+    char **parts = argv + optind;
+    size_t n_parts = (size_t)(argc - optind);
+    /* Parts made with different parameters (or versions) are not mixed
+     * unless --force: their numbers would not be comparable. */
+    char *first = read_params_sidecar(parts[0]);
+    for (size_t i = 1; i < n_parts && !force; i++) {
+        char *other = read_params_sidecar(parts[i]);
+        int differ = (first == NULL) != (other == NULL) ||
+                     (first != NULL && other != NULL && strcmp(first, other) != 0);
+        free(other);
+        if (differ) {
+            free(first);
+            msg(parts[i], "made with other parameters than %s (see their .params.json); "
+                          "--force merges them anyway",
+                parts[0]);
+            return EXIT_INPUT;
+        }
+    }
+    FILE *out = stdout;
+    if (out_path != NULL && (out = output_open(out_path)) == NULL) {
+        free(first);
+        return EXIT_INPUT;
+    }
+    nt_error err = {0, ""};
+    size_t rows = 0;
+    int st = nt_csv_merge(parts, n_parts, out, &rows, &err);
+    if (st != NT_OK)
+        msg(NULL, "%s", err.message);
+    if (out_path != NULL) {
+        if (output_close(out, out_path, st == NT_OK) != 0)
+            st = NT_ERR_IO;
+        else if (first != NULL && st == NT_OK) {
+            /* The merged table keeps the parameters of its parts. */
+            char sidecar[4096];
+            size_t len = strlen(out_path);
+            if (len > 4 && strcmp(out_path + len - 4, ".csv") == 0)
+                len -= 4;
+            snprintf(sidecar, sizeof sidecar, "%.*s.params.json", (int)len, out_path);
+            if (write_text_file(sidecar, first) != 0)
+                st = NT_ERR_IO;
+        }
+    }
+    free(first);
+    if (st == NT_OK && !quiet)
+        fprintf(stderr, "nirtrace: merged %zu parts, %zu rows\n", n_parts, rows);
+    return st == NT_OK ? finish_stdout(EXIT_OK) : EXIT_INPUT;
+}
+
 /* -------------------------------------------------------------- compare */
 
 static void print_line(void *ctx, const char *line)
@@ -1191,5 +1292,7 @@ int main(int argc, char **argv)
         return cmd_compare(argc - 1, argv + 1);
     if (strcmp(cmd, "convert") == 0)
         return cmd_convert(argc - 1, argv + 1);
+    if (strcmp(cmd, "merge") == 0)
+        return cmd_merge(argc - 1, argv + 1);
     return usage_error("unknown command '%s'", cmd);
 }

@@ -183,6 +183,14 @@ int nt_write_hdf5(const char *path, const nt_recording *rec, nt_error *err);
 int nt_recording_stims_from_trigger(nt_recording *rec, size_t channel, double threshold,
                                     double refractory_s, nt_error *err);
 
+/*
+ * Describes what a container file at path offers besides the recording
+ * read by default: for an NWB file, every series (what --series can name)
+ * and every trial or interval table, one per line. *text is a new string
+ * (free with free); it is empty for formats that hold one recording.
+ */
+int nt_recording_describe(const char *path, char **text, nt_error *err);
+
 /* Allocates an empty recording of n_rois x n_frames samples (zeroed traces,
  * no time base, no stimuli). Returns NULL on allocation failure or when the
  * size overflows. Free with nt_recording_free. */

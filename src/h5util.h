@@ -7,7 +7,8 @@
  * are checked before anything is allocated, HDF5 failures become NT_ERR_*
  * statuses with the innermost HDF5 description as detail, and messages name
  * the object ("/acq/frames: expected a 1-D or 2-D dataset, found 3-D").
- * Only the HDF5 readers include this header (it includes hdf5.h).
+ * Only the HDF5 readers (and their tests) include this header: it includes
+ * hdf5.h.
  */
 #ifndef NT_H5UTIL_H
 #define NT_H5UTIL_H
@@ -213,8 +214,11 @@ int nt_h5_read_nwb(const nt_h5ctx *c, const nt_read_options *opts, nt_recording 
  *   events /stimulus/presentation/puffs (AnnotationSeries): 4 timestamps
  * Series are the TimeSeries under /processing/ophys and /acquisition (what
  * opts->series can name); [default] marks the one read without
- * opts->series, [stimuli] the source of the stimuli by default. A file with
- * none gives an empty string. On failure *text is NULL: NT_ERR_FORMAT when
+ * opts->series, [stimuli] the source of the stimuli by default. An item in a
+ * form nirtrace cannot read is listed with the reason
+ *   series /acquisition/broken: /acquisition/broken/data: expected a dataset, found a group
+ * rather than failing the description. A file with none gives an empty
+ * string. On failure *text is NULL: NT_ERR_FORMAT when
  * the file is not NWB, and the errors of nt_h5_open.
  */
 int nt_nwb_describe(const char *path, char **text, nt_error *err);

@@ -43,6 +43,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1052,15 +1053,20 @@ static int first_last(const nt_h5ctx *c, const char *path, hsize_t n, double *fi
     hid_t dset = H5Dopen2(c->file, path, H5P_DEFAULT);
     hid_t space = dset >= 0 ? H5Dget_space(dset) : H5I_INVALID_HID;
     hid_t mem = H5Screate_simple(1, (hsize_t[]){2}, NULL);
+    hid_t type = dset >= 0 ? H5Dget_type(dset) : H5I_INVALID_HID;
     hsize_t points[2] = {0, n - 1};
     double v[2] = {0, 0};
     int status = NT_OK;
-    if (dset < 0 || space < 0 || mem < 0 ||
+    if (type >= 0 && !nt_h5_is_standard_number(type))
+        status = nt_error_set(c->err, NT_ERR_FORMAT, "%s: expected numbers", path);
+    else if (dset < 0 || type < 0 || space < 0 || mem < 0 ||
         H5Sselect_elements(space, H5S_SELECT_SET, 2, points) < 0 ||
         H5Dread(dset, H5T_NATIVE_DOUBLE, mem, space, H5P_DEFAULT, v) < 0)
         status = nt_h5_fail(c->err, NT_ERR_CORRUPT, path, "cannot read data");
     *first = v[0];
     *last = v[1];
+    if (type >= 0)
+        H5Tclose(type);
     if (mem >= 0)
         H5Sclose(mem);
     if (space >= 0)
@@ -1122,42 +1128,77 @@ static int describe_timing(const nt_h5ctx *c, const char *series, size_t n_frame
     return NT_OK;
 }
 
-static int visit_describe_series(const nt_h5ctx *c, const nwb_obj *o, void *data, int *stop)
+/*
+ * Ends the description of one item: its line (built in line, freed here)
+ * goes to d->b when status is NT_OK. An item the file holds in a form we do
+ * not read (NT_ERR_FORMAT, NT_ERR_INVALID, detail in item_err) becomes a
+ * line "kind path: message" rather than failing the whole description;
+ * other failures are returned, with their detail in c->err.
+ */
+static int end_item(const nt_h5ctx *c, describe_state *d, sbuf *line, int status,
+                    const char *kind, const char *path, const nt_error *item_err)
 {
-    describe_state *d = data;
+    if (line->failed)
+        d->b->failed = 1;
+    if (status == NT_OK && line->s != NULL)
+        sbuf_printf(d->b, "%s", line->s);
+    free(line->s);
+    if (status == NT_ERR_FORMAT || status == NT_ERR_INVALID) {
+        sbuf_printf(d->b, "%s %s: %s\n", kind, path, item_err->message);
+        return NT_OK;
+    }
+    if (status != NT_OK)
+        nt_error_set(c->err, status, "%s", item_err->message);
+    return status;
+}
+
+static int describe_series(const nt_h5ctx *c, const nwb_obj *o, const describe_state *d,
+                           sbuf *line)
+{
     char path[NT_H5_MAX_PATH + 8];
     hsize_t dims[H5S_MAX_RANK];
     int rank = 0;
-    (void)stop;
-    if (!o->is_group || !o->has_data)
-        return NT_OK;
-    sbuf_printf(d->b, "series %s", o->path);
+    sbuf_printf(line, "series %s", o->path);
     if (strcmp(o->type, "RoiResponseSeries") != 0)
-        sbuf_printf(d->b, " (%s)", o->type[0] != '\0' ? o->type : "no neurodata_type");
+        sbuf_printf(line, " (%s)", o->type[0] != '\0' ? o->type : "no neurodata_type");
     snprintf(path, sizeof path, "%s/data", o->path);
     int status = data_shape(c, path, dims, &rank);
     if (status != NT_OK)
         return status;
     if (rank > 2) {
-        sbuf_printf(d->b, ": %d-D data, not traces\n", rank);
+        sbuf_printf(line, ": %d-D data, not traces\n", rank);
         return NT_OK;
     }
     size_t rois = rank == 2 ? (size_t)dims[1] : 1, frames = (size_t)dims[0];
-    sbuf_printf(d->b, ": %zu ROI%s x %zu frame%s, ", rois, rois == 1 ? "" : "s", frames,
+    sbuf_printf(line, ": %zu ROI%s x %zu frame%s, ", rois, rois == 1 ? "" : "s", frames,
                 frames == 1 ? "" : "s");
-    status = describe_timing(c, o->path, frames, d->b);
+    status = describe_timing(c, o->path, frames, line);
     if (status != NT_OK)
         return status;
     if (d->default_series != NULL && strcmp(o->path, d->default_series) == 0)
-        sbuf_printf(d->b, " [default]");
-    sbuf_printf(d->b, "\n");
+        sbuf_printf(line, " [default]");
+    sbuf_printf(line, "\n");
     return NT_OK;
 }
 
-/* Appends the line of a table or event series at path (kind as in
- * find_stim_source), or nothing when it is neither. */
-static int describe_stim_source(const nt_h5ctx *c, const char *path, const char *link,
-                                describe_state *d)
+static int visit_describe_series(const nt_h5ctx *c, const nwb_obj *o, void *data, int *stop)
+{
+    describe_state *d = data;
+    nt_error item_err = {NT_OK, ""};
+    nt_h5ctx q = *c;
+    sbuf line = {NULL, 0, 0, 0};
+    (void)stop;
+    if (!o->is_group || !o->has_data)
+        return NT_OK;
+    q.err = &item_err;
+    int status = describe_series(&q, o, d, &line);
+    return end_item(c, d, &line, status, "series", o->path, &item_err);
+}
+
+/* Writes into line the line of a table or event series at path (kind as
+ * in find_stim_source), or nothing when it is neither. */
+static int describe_stim(const nt_h5ctx *c, const char *path, const char *link,
+                         const describe_state *d, sbuf *line)
 {
     char type[TYPE_LEN], column[NT_H5_MAX_PATH + 16];
     int exists, is_group, has_data, rank;
@@ -1178,22 +1219,33 @@ static int describe_stim_source(const nt_h5ctx *c, const char *path, const char 
         status = data_shape(c, column, dims, &rank);
         if (status != NT_OK)
             return status;
-        sbuf_printf(d->b, "%s %s: %llu row%s, columns ", is_trials ? "trials" : "intervals", path,
+        sbuf_printf(line, "%s %s: %llu row%s, columns ", is_trials ? "trials" : "intervals", path,
                     (unsigned long long)dims[0], dims[0] == 1 ? "" : "s");
-        status = table_columns(c, path, d->b);
+        status = table_columns(c, path, line);
     } else {
         snprintf(column, sizeof column, "%s/timestamps", path);
         status = data_shape(c, column, dims, &rank);
         if (status != NT_OK)
             return status;
-        sbuf_printf(d->b, "events %s (%s): %llu timestamp%s", path,
+        sbuf_printf(line, "events %s (%s): %llu timestamp%s", path,
                     type[0] != '\0' ? type : "no neurodata_type", (unsigned long long)dims[0],
                     dims[0] == 1 ? "" : "s");
     }
     if (status == NT_OK && d->stim_source != NULL && strcmp(path, d->stim_source) == 0)
-        sbuf_printf(d->b, " [stimuli]");
-    sbuf_printf(d->b, "\n");
+        sbuf_printf(line, " [stimuli]");
+    sbuf_printf(line, "\n");
     return status;
+}
+
+static int describe_stim_source(const nt_h5ctx *c, const char *path, const char *link,
+                                describe_state *d)
+{
+    nt_error item_err = {NT_OK, ""};
+    nt_h5ctx q = *c;
+    sbuf line = {NULL, 0, 0, 0};
+    q.err = &item_err;
+    int status = describe_stim(&q, path, link, d, &line);
+    return end_item(c, d, &line, status, "table", path, &item_err);
 }
 
 static int describe_file(const nt_h5ctx *c, sbuf *b)
@@ -1240,7 +1292,7 @@ int nt_nwb_describe(const char *path, char **text, nt_error *err)
     if (text == NULL || path == NULL)
         return nt_error_set(err, NT_ERR_INVALID, "nt_nwb_describe: path and text must not be NULL");
     *text = NULL;
-    int status = nt_h5_open(&c, path, (size_t)-1, err);
+    int status = nt_h5_open(&c, path, SIZE_MAX, err);
     if (status == NT_OK)
         status = nt_h5_is_nwb(&c, &is_nwb);
     if (status == NT_OK && !is_nwb)

@@ -1237,6 +1237,35 @@ Test(reader_hdf5, dataset_1d_is_one_trace_with_its_rate_attribute)
     nt_recording_free(rec);
 }
 
+/* A 1-D dataset of more chunks than one read may touch: tiles along it. */
+Test(reader_hdf5, dataset_1d_in_many_chunks)
+{
+    const char *path = tmp_path("one_long.h5");
+    enum { N = 9000 };
+    double *v = malloc(N * sizeof *v);
+    cr_assert_not_null(v, "malloc");
+    for (size_t f = 0; f < N; f++)
+        v[f] = (double)f;
+    hsize_t dims[1] = {N}, chunk[1] = {1};
+    hid_t file = create_file(path);
+    hid_t space = H5Screate_simple(1, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 1, chunk);
+    hid_t dset = H5Dcreate2(file, "/trace", H5T_STD_I32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert_geq(H5Dwrite(dset, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v), 0, "write");
+    H5Dclose(dset);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+    free(v);
+    nt_recording *rec = read_ok(with_dataset(path, "/trace"));
+    cr_assert_eq(rec->n_rois, 1, "n_rois");
+    cr_assert_eq(rec->n_frames, N, "n_frames");
+    for (size_t f = 0; f < N; f++)
+        cr_assert_eq(rec->traces[f], (float)f, "frame %zu: %g", f, rec->traces[f]);
+    nt_recording_free(rec);
+}
+
 Test(reader_hdf5, dataset_2d_rois_by_frames_by_default)
 {
     const char *path = tmp_path("rbf.h5");

@@ -1044,6 +1044,36 @@ Test(reader_nwb, describe_lists_series_and_tables)
     cr_assert_eq(nt_nwb_describe(tmp_path("absent.nwb"), &text, &err), NT_ERR_IO, "absent");
 }
 
+/* A table written without colnames: its columns are its datasets, less id
+ * and the *_index of ragged columns. */
+Test(reader_nwb, describe_table_without_colnames)
+{
+    const char *path = tmp_path("nocolnames.nwb");
+    static const double start[] = {1.0, 2.0}, index[] = {1, 2};
+    static const char *const tags[] = {"a", "b"};
+    write_fluorescence(path);
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    H5Gclose(nwb_group(file, "/intervals/epochs", "TimeIntervals"));
+    write_doubles(file, "/intervals/epochs/start_time", start, 2);
+    write_doubles(file, "/intervals/epochs/stop_time", start, 2);
+    write_doubles(file, "/intervals/epochs/id", index, 2);
+    write_vlen_strings(file, "/intervals/epochs/tags", tags, 2);
+    write_doubles(file, "/intervals/epochs/tags_index", index, 2);
+    H5Gclose(nwb_group(file, "/intervals/epochs/meta", NULL));
+    /* a malformed series is described as such, the rest still listed */
+    H5Gclose(nwb_group(file, "/acquisition/broken/data", "TimeSeries"));
+    H5Fclose(file);
+    char *text = NULL;
+    nt_error err = {0, ""};
+    cr_assert_eq(nt_nwb_describe(path, &text, &err), NT_OK, "%s", err.message);
+    assert_contains(text, "intervals /intervals/epochs: 2 rows, columns start_time, stop_time, "
+                          "tags\n");
+    assert_contains(text, "series /acquisition/broken: /acquisition/broken/data: expected a "
+                          "dataset, found a group\n");
+    assert_contains(text, "series " FLUO ": 3 ROIs x 40 frames, rate 8 Hz [default]\n");
+    free(text);
+}
+
 /* ------------------------------------------------------ h5py (Python) */
 
 /* The generator: writes NWB files as pynwb lays them out (h5py defaults:

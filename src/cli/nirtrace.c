@@ -1072,6 +1072,18 @@ static int cmd_info(int argc, char **argv)
         }
         print_info(argv[i], rec);
         nt_error err = {0, ""};
+        char *contents = NULL;
+        if (nt_recording_describe(argv[i], &contents, &err) == NT_OK && contents[0] != '\0') {
+            printf("contents:\n");
+            for (char *line = contents, *end; *line != '\0'; line = end) {
+                end = strchr(line, '\n');
+                end = end != NULL ? end + 1 : line + strlen(line);
+                printf("  %.*s", (int)(end - line), line);
+            }
+            if (contents[strlen(contents) - 1] != '\n')
+                putchar('\n');
+        }
+        free(contents);
         if (nt_recording_check(rec, &err) == NT_OK) {
             printf("valid for detect: yes\n");
         } else {

@@ -1326,3 +1326,37 @@ Test(cli, merge_refuses_other_parameters_and_headers)
     expect_contains(r.err, "header differs", "stderr");
     run_free(&r);
 }
+
+Test(cli, out_dir_and_resume)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/tables", tmp_dir);
+    run_result r = RUN("detect", "-q", "--out-dir", dir, sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    cr_assert_str_eq(r.out, "", "no combined table on stdout");
+    run_free(&r);
+    char t1[1100], t2[1100];
+    snprintf(t1, sizeof t1, "%s/fast_slow.csv", dir);
+    snprintf(t2, sizeof t2, "%s/multi_stim.csv", dir);
+    size_t len1;
+    char *before = slurp(t1, &len1);
+    cr_assert(strncmp(before, "file,roi,trial,", 15) == 0, "a whole table per input");
+    /* Resume: fast_slow is done and is not analysed again; multi_stim is. */
+    r = RUN("detect", "--out-dir", dir, "--resume", sample("fast_slow.h5"),
+            sample("multi_stim.h5"));
+    expect_exit(&r, 0);
+    expect_contains(r.err, "1 input already done, skipped", "stderr");
+    run_free(&r);
+    cr_assert_eq(access(t2, R_OK), 0, "multi_stim table written");
+    /* Other parameters: refused, nothing touched. */
+    r = RUN("detect", "-q", "--out-dir", dir, "--resume", "--threshold", "4",
+            sample("irregular_time.h5"));
+    expect_exit(&r, 2);
+    expect_contains(r.err, "other parameters", "stderr");
+    run_free(&r);
+    size_t len2;
+    char *after = slurp(t1, &len2);
+    cr_assert(len1 == len2 && memcmp(before, after, len1) == 0);
+    free(before);
+    free(after);
+}

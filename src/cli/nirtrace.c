@@ -82,6 +82,10 @@ static const char *const detect_help =
     "                           with no FILE given, its files are the inputs\n"
     "Output:\n"
     "  -o, --output FILE        write the CSV to FILE (atomically) instead of stdout\n"
+    "      --out-dir DIR        write one table per input, DIR/NAME.csv, and the\n"
+    "                           parameters in DIR/params.json, instead of one table\n"
+    "      --resume             with --out-dir: skip inputs whose table exists (the\n"
+    "                           parameters must match DIR/params.json)\n"
     "      --traces-out FILE    also write the processed traces (dF/F, filtered) of\n"
     "                           every ROI and trial window as HDF5, for plotting\n"
     "      --params-out FILE    also write the parameters used as JSON\n"
@@ -445,7 +449,7 @@ enum {
     OPT_RTOL, OPT_ATOL, OPT_LAYOUT, OPT_TIME, OPT_STIM_DATASET, OPT_SERIES, OPT_TRIAL_LABEL,
     OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
     OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE, OPT_FILES_FROM, OPT_TIMEOUT,
-    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE
+    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE, OPT_OUT_DIR, OPT_RESUME
 };
 
 /* The input options every command that reads recordings takes. */
@@ -640,6 +644,7 @@ typedef struct detect_run {
     char *const *paths;
     nt_traces_writer *traces; /* --traces-out, in-process runs only */
     const nt_manifest *manifest; /* --manifest, or NULL */
+    const char *out_dir;         /* --out-dir: one table per input, or NULL */
 } detect_run;
 
 /*
@@ -737,6 +742,103 @@ static void report_unused_manifest_rows(const nt_manifest *m, const char *m_path
     free(used);
 }
 
+/* The table of input path in --out-dir dir: dir/BASENAME.csv (the
+ * recording's extension replaced). */
+static void out_dir_table(const char *dir, const char *path, char *buf, size_t len)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    const char *dot = strrchr(base, '.');
+    int n = dot != NULL && dot != base ? (int)(dot - base) : (int)strlen(base);
+    snprintf(buf, len, "%s/%.*s.csv", dir, n, base);
+}
+
+/* --out-dir: the input's own complete table (header and rows), written
+ * atomically, so that a run cut short leaves only whole tables behind. */
+static int detect_one_to_dir(void *ctx, size_t index, FILE *pipe_out)
+{
+    const detect_run *run = ctx;
+    char table[4096];
+    (void)pipe_out;
+    out_dir_table(run->out_dir, run->paths[index], table, sizeof table);
+    FILE *f = output_open(table);
+    if (f == NULL)
+        return 1;
+    const nt_manifest *m = run->manifest;
+    int r = nt_csv_write_header_ex(f, m ? nt_manifest_columns(m) : NULL,
+                                   m ? nt_manifest_n_columns(m) : 0) != NT_OK;
+    if (r == 0)
+        r = detect_one(ctx, index, f);
+    if (output_close(f, table, r == 0) != 0 && r == 0)
+        r = 1;
+    return r;
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --out-dir names each table after its input's base name: two inputs with
+ * the same name would overwrite one table. Returns 0, or -1 after naming
+ * the clash. */
+static int check_distinct_tables(const char *dir, char *const *paths, size_t n)
+{
+    char **names = calloc(n > 0 ? n : 1, sizeof *names);
+    int status = names == NULL ? -1 : 0;
+    for (size_t i = 0; status == 0 && i < n; i++) {
+        char table[4096];
+        out_dir_table(dir, paths[i], table, sizeof table);
+        names[i] = malloc(strlen(table) + 1);
+        if (names[i] == NULL)
+            status = -1;
+        else
+            strcpy(names[i], table);
+    }
+    if (status == 0 && n > 1) {
+        qsort(names, n, sizeof *names, compare_strings);
+        for (size_t i = 1; i < n; i++)
+            if (strcmp(names[i - 1], names[i]) == 0) {
+                msg(names[i], "two inputs have this table name: rename one, or run them "
+                              "into different --out-dir folders");
+                status = -1;
+                break;
+            }
+    }
+    for (size_t i = 0; names != NULL && i < n; i++)
+        free(names[i]);
+    free(names);
+    return status;
+}
+
+/* --out-dir: records the parameters in dir/params.json, or, with --resume,
+ * checks that an existing one matches (a folder of tables made with other
+ * parameters must not be completed with these). Returns 0 or an exit code. */
+static int prepare_out_dir(const char *dir, const char *json, int resume)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/params.json", dir);
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        msg(dir, "cannot create: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        char old[8192];
+        size_t n = fread(old, 1, sizeof old - 1, f);
+        old[n] = '\0';
+        fclose(f);
+        if (strcmp(old, json) != 0) {
+            msg(dir, "holds tables made with other parameters or another version "
+                     "(params.json differs): use another folder");
+            return EXIT_USAGE;
+        }
+        return 0;
+    }
+    (void)resume;
+    return write_text_file(path, json) == 0 ? 0 : EXIT_INPUT;
+}
+
 static int cmd_detect(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -759,6 +861,8 @@ static int cmd_detect(int argc, char **argv)
         {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
         {"jobs", required_argument, NULL, 'j'},
         {"manifest", required_argument, NULL, OPT_MANIFEST},
+        {"out-dir", required_argument, NULL, OPT_OUT_DIR},
+        {"resume", no_argument, NULL, OPT_RESUME},
         {"files-from", required_argument, NULL, OPT_FILES_FROM},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"progress", no_argument, NULL, OPT_PROGRESS},
@@ -773,9 +877,9 @@ static int cmd_detect(int argc, char **argv)
     overrides_init(&o);
     input_list inputs = {NULL, 0, 0};
     const char *out_path = NULL, *params_path = NULL, *traces_path = NULL;
-    const char *manifest_path = NULL;
+    const char *manifest_path = NULL, *out_dir = NULL;
     nt_manifest *manifest = NULL;
-    int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0;
+    int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0, resume = 0;
     long l, jobs = sysconf(_SC_NPROCESSORS_ONLN);
     double timeout_s = 600;
     if (jobs < 1)
@@ -831,6 +935,8 @@ static int cmd_detect(int argc, char **argv)
         case OPT_PARAMS_OUT: params_path = optarg; break;
         case OPT_PRINT_PARAMS: print_params = 1; break;
         case OPT_MANIFEST: manifest_path = optarg; break;
+        case OPT_OUT_DIR: out_dir = optarg; break;
+        case OPT_RESUME: resume = 1; break;
         case OPT_PROGRESS: progress = 1; break;
         case OPT_NO_PROGRESS: progress = 0; break;
         case 'q': quiet = 1; break;
@@ -848,6 +954,11 @@ static int cmd_detect(int argc, char **argv)
     nt_error err = {0, ""};
     if (!bad && !(timeout_s >= 0))
         bad = usage_error("detect: --timeout must be >= 0 s");
+    if (!bad && resume && out_dir == NULL)
+        bad = usage_error("detect: --resume needs --out-dir DIR");
+    if (!bad && out_dir != NULL && (out_path != NULL || traces_path != NULL))
+        bad = usage_error("detect: --out-dir writes one table per input: not with -o or "
+                          "--traces-out");
     if (!bad && nt_params_check(&p, &err) != NT_OK)
         bad = usage_error("detect: %s", err.message);
     for (int i = optind; !bad && i < argc; i++)
@@ -883,10 +994,39 @@ static int cmd_detect(int argc, char **argv)
     if (params_path != NULL && write_text_file(params_path, json) != 0) {
         overrides_free(&o);
         inputs_free(&inputs);
+        nt_manifest_free(manifest);
         return EXIT_INPUT;
     }
+    size_t n_skipped = 0;
+    if (out_dir != NULL) {
+        int r = check_distinct_tables(out_dir, inputs.paths, inputs.n) != 0
+                    ? EXIT_USAGE
+                    : prepare_out_dir(out_dir, json, resume);
+        /* Inputs whose table exists are done: with --resume they are not
+         * analysed again; the list is compacted in place, order kept. */
+        for (size_t i = 0, k = 0; r == 0 && i < inputs.n; i++) {
+            char table[4096];
+            out_dir_table(out_dir, inputs.paths[i], table, sizeof table);
+            if (resume && access(table, F_OK) == 0) {
+                free(inputs.paths[i]);
+                n_skipped++;
+            } else {
+                inputs.paths[k++] = inputs.paths[i];
+            }
+            if (i + 1 == inputs.n)
+                inputs.n = k;
+        }
+        if (r != 0) {
+            overrides_free(&o);
+            inputs_free(&inputs);
+            nt_manifest_free(manifest);
+            return r;
+        }
+        if (n_skipped > 0 && !quiet)
+            msg(out_dir, "%zu input%s already done, skipped", n_skipped, n_skipped == 1 ? "" : "s");
+    }
 
-    detect_run run = {NULL, &o, inputs.paths, NULL, manifest};
+    detect_run run = {NULL, &o, inputs.paths, NULL, manifest, out_dir};
     if (nt_analyzer_create(&p, &run.an, &err) != NT_OK ||
         (traces_path != NULL &&
          (nt_analyzer_keep_windows(run.an, fmax(p.baseline_s, p.noise_window_s), p.decay_max_s,
@@ -910,6 +1050,7 @@ static int cmd_detect(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int write_failed =
+        out_dir == NULL &&
         nt_csv_write_header_ex(out, manifest ? nt_manifest_columns(manifest) : NULL,
                                manifest ? nt_manifest_n_columns(manifest) : 0) != NT_OK;
     size_t n_ok = 0, n_failed = 0;
@@ -934,7 +1075,8 @@ static int cmd_detect(int argc, char **argv)
         bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
         bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
         batch_summary sum;
-        batch_run(&bo, inputs.paths, inputs.n, detect_one, &run, out, failed, &sum);
+        batch_run(&bo, inputs.paths, inputs.n, out_dir != NULL ? detect_one_to_dir : detect_one,
+                  &run, out, failed, &sum);
         n_ok = sum.ok;
         n_failed = sum.failed;
         write_failed |= sum.write_failed;

@@ -143,19 +143,6 @@ int nt_h5_close(nt_h5ctx *c, int status)
 
 /* ------------------------------------------------------------- types */
 
-void nt_h5_format_bytes(double bytes, char *buf, size_t len)
-{
-    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t u = 0;
-    while (bytes >= 1024 && u + 1 < sizeof units / sizeof *units) {
-        bytes /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%.0f bytes", bytes);
-    else
-        snprintf(buf, len, bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
 
 void nt_h5_type_name(hid_t type, char *buf, size_t len)
 {
@@ -473,8 +460,8 @@ int nt_h5_read_numbers(const nt_h5ctx *c, hid_t dset, const char *where, hsize_t
     }
     if (n > c->max_bytes / sizeof *v) {
         char need[32], limit[32];
-        nt_h5_format_bytes((double)n * sizeof *v, need, sizeof need);
-        nt_h5_format_bytes((double)c->max_bytes, limit, sizeof limit);
+        nt_format_bytes((double)n * sizeof *v, need, sizeof need);
+        nt_format_bytes((double)c->max_bytes, limit, sizeof limit);
         status = nt_error_set(c->err, NT_ERR_TOO_LARGE,
                               "%s: declares %llu values (%s as float64), more than the %s limit",
                               where, (unsigned long long)n, need, limit);
@@ -596,7 +583,7 @@ int nt_h5_set_regular_time(const nt_h5ctx *c, const char *where, nt_recording *r
         return NT_OK;
     if (rec->n_frames > c->max_bytes / sizeof *rec->time_s) {
         char limit[32];
-        nt_h5_format_bytes((double)c->max_bytes, limit, sizeof limit);
+        nt_format_bytes((double)c->max_bytes, limit, sizeof limit);
         return nt_error_set(c->err, NT_ERR_TOO_LARGE,
                             "%s: the time axis of %zu frames needs more than the %s limit", where,
                             rec->n_frames, limit);
@@ -815,8 +802,8 @@ int nt_h5_read_strings(const nt_h5ctx *c, hid_t dset, const char *where, size_t 
     } else {
         if (n > MAX_STRINGS_TOTAL / size) {
             char need[32], limit[32];
-            nt_h5_format_bytes((double)n * (double)size, need, sizeof need);
-            nt_h5_format_bytes((double)MAX_STRINGS_TOTAL, limit, sizeof limit);
+            nt_format_bytes((double)n * (double)size, need, sizeof need);
+            nt_format_bytes((double)MAX_STRINGS_TOTAL, limit, sizeof limit);
             status = nt_error_set(c->err, NT_ERR_TOO_LARGE,
                                   "%s: declares %zu strings of %zu bytes (%s), more than the %s "
                                   "limit",
@@ -1021,8 +1008,8 @@ int nt_h5_matrix_prepare(const nt_h5ctx *c, const nt_h5_matrix *m, int header_on
     size_t n_samples = (size_t)rows * (size_t)cols;
     if (!header_only && n_samples > c->max_bytes / sizeof(float)) {
         char need[32], limit[32];
-        nt_h5_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
-        nt_h5_format_bytes((double)c->max_bytes, limit, sizeof limit);
+        nt_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
+        nt_format_bytes((double)c->max_bytes, limit, sizeof limit);
         status = nt_error_set(c->err, NT_ERR_TOO_LARGE,
                               "%s: declares %s samples (%s as float32), more than the %s limit",
                               m->where, shape, need, limit);
@@ -1249,7 +1236,7 @@ int nt_h5_matrix_read(const nt_h5ctx *c, const nt_h5_matrix *m, nt_recording *re
     rec->traces = malloc(n_samples * sizeof *rec->traces);
     if (rec->traces == NULL) {
         char need[32];
-        nt_h5_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
+        nt_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
         status = nt_error_set(c->err, NT_ERR_NOMEM, "%s: cannot allocate %s", m->where, need);
         goto cleanup;
     }

@@ -52,9 +52,6 @@ int nt_h5_close(nt_h5ctx *c, int status);
  * description on HDF5's error stack (which is cleared); returns status. */
 int nt_h5_fail(nt_error *err, int status, const char *where, const char *what);
 
-/* Writes bytes in binary units ("372 GiB", "1.5 KiB", "600 bytes"). */
-void nt_h5_format_bytes(double bytes, char *buf, size_t len);
-
 /* Writes a short name of the HDF5 type into buf: "uint16", "float32",
  * "string", "compound", ... */
 void nt_h5_type_name(hid_t type, char *buf, size_t len);

@@ -26,6 +26,10 @@ char *nt_strdup(const char *s);
 /* Frees an array of n strings and the array. Accepts NULL. */
 void nt_strings_free(char **s, size_t n);
 
+/* Writes a size in binary units ("372 GiB", "1.5 KiB", "600 bytes"), for
+ * messages about sizes that a file declares. */
+void nt_format_bytes(double bytes, char *buf, size_t len);
+
 /* ----------------------------------------------------------- filter_fft.c */
 
 /* A zero-phase low-pass filter for traces of one length, applied in the

@@ -193,20 +193,6 @@ static void one_line(const char *text, char *buf, size_t len)
         buf[--n] = '\0';
 }
 
-/* Writes bytes in binary units ("372 GiB", "1.5 KiB", "600 bytes"). */
-static void format_bytes(double bytes, char *buf, size_t len)
-{
-    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t u = 0;
-    while (bytes >= 1024 && u + 1 < sizeof units / sizeof *units) {
-        bytes /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%.0f bytes", bytes);
-    else
-        snprintf(buf, len, bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
 
 /* Turns a failed sf_open / sf_open_virtual into our error. The dispatcher
  * only sends files whose magic names an audio container, so "not
@@ -347,7 +333,7 @@ static int set_file_rate(nt_recording *rec, double rate_hz, size_t max_bytes, nt
         return NT_OK;
     if (rec->n_frames > max_bytes / sizeof *rec->time_s) {
         char limit[32];
-        format_bytes((double)max_bytes, limit, sizeof limit);
+        nt_format_bytes((double)max_bytes, limit, sizeof limit);
         return nt_error_set(err, NT_ERR_TOO_LARGE,
                             "the time axis of %zu frames needs more than the %s limit",
                             rec->n_frames, limit);
@@ -490,8 +476,8 @@ static int read_open(SNDFILE *sf, const SF_INFO *info, long long file_size,
 
     if (!opts->header_only && n_samples > opts->max_bytes / sizeof(float)) {
         char need[32], limit[32];
-        format_bytes((double)n_samples * sizeof(float), need, sizeof need);
-        format_bytes((double)opts->max_bytes, limit, sizeof limit);
+        nt_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
+        nt_format_bytes((double)opts->max_bytes, limit, sizeof limit);
         return nt_error_set(err, NT_ERR_TOO_LARGE,
                             "declares %zu channels x %zu frames (%s as float32), more than the "
                             "%s limit",
@@ -525,7 +511,7 @@ static int read_open(SNDFILE *sf, const SF_INFO *info, long long file_size,
     rec->traces = malloc(n_samples * sizeof *rec->traces);
     if (rec->traces == NULL) {
         char need[32];
-        format_bytes((double)n_samples * sizeof(float), need, sizeof need);
+        nt_format_bytes((double)n_samples * sizeof(float), need, sizeof need);
         status = nt_error_set(err, NT_ERR_NOMEM, "cannot allocate %s of traces", need);
         goto cleanup;
     }

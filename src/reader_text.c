@@ -99,21 +99,6 @@ typedef struct table {
     size_t max_bytes;
 } table;
 
-/* Writes bytes in binary units ("1.0 MiB", "600 bytes"), as the HDF5
- * reader does in its limit messages. */
-static void format_size(double bytes, char *buf, size_t len)
-{
-    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    size_t u = 0;
-    while (bytes >= 1024 && u + 1 < sizeof units / sizeof *units) {
-        bytes /= 1024;
-        u++;
-    }
-    if (u == 0)
-        snprintf(buf, len, "%.0f bytes", bytes);
-    else
-        snprintf(buf, len, bytes < 10 ? "%.1f %s" : "%.0f %s", bytes, units[u]);
-}
 
 static const char *delimiter_storage(char delimiter)
 {
@@ -436,7 +421,7 @@ static int add_row(table *t, char **fields, size_t n, size_t line, nt_error *err
     char limit[32];
     if (t->keep) {
         if (grown_capacity(t->samples_cap, t->n_samples, row_len, t->max_samples, &cap) != 0) {
-            format_size((double)t->max_bytes, limit, sizeof limit);
+            nt_format_bytes((double)t->max_bytes, limit, sizeof limit);
             return nt_error_set(err, NT_ERR_TOO_LARGE,
                                 "line %zu: the traces take more than the %s limit", line, limit);
         }
@@ -452,7 +437,7 @@ static int add_row(table *t, char **fields, size_t n, size_t line, nt_error *err
     }
     if (t->has_time) {
         if (grown_capacity(t->time_cap, t->n_rows, 1, t->max_times, &cap) != 0) {
-            format_size((double)t->max_bytes, limit, sizeof limit);
+            nt_format_bytes((double)t->max_bytes, limit, sizeof limit);
             return nt_error_set(err, NT_ERR_TOO_LARGE,
                                 "line %zu: the time column takes more than the %s limit", line,
                                 limit);

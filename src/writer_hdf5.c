@@ -89,6 +89,7 @@
 #include "writer_hdf5.h"
 
 #include "internal.h"
+#include "h5util.h"
 
 #include <hdf5.h>
 
@@ -111,40 +112,6 @@
  * fraction of the time (of one frame period, at frame 0). */
 #define REGULAR_RTOL 1e-9
 
-/* ------------------------------------------------------------ HDF5 errors */
-
-typedef struct detail_buf {
-    char *text;
-    size_t len;
-} detail_buf;
-
-/* Error-stack walker: the walk goes from the API call down to the function
- * that detected the error, so the last description seen is the most
- * specific one ("current dimension must have a specific size, not
- * H5S_UNLIMITED" rather than "unable to create dataset"). */
-static herr_t keep_innermost(unsigned n, const H5E_error2_t *e, void *data)
-{
-    detail_buf *d = data;
-    (void)n;
-    if (e->desc != NULL && e->desc[0] != '\0')
-        snprintf(d->text, d->len, "%s", e->desc);
-    return 0;
-}
-
-/* Sets err to "where: what (HDF5: detail)" from the current HDF5 error,
- * clears the error stack and returns status. */
-static int h5_fail(nt_error *err, int status, const char *where, const char *what)
-{
-    char detail[256] = "";
-    detail_buf d = {detail, sizeof detail};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, keep_innermost, &d);
-    H5Eclear2(H5E_DEFAULT);
-    for (char *p = detail; *p != '\0'; p++)
-        if ((unsigned char)*p < 0x20)
-            *p = ' ';
-    return nt_error_set(err, status, "%s: %s (HDF5: %s)", where, what,
-                        detail[0] != '\0' ? detail : "no detail");
-}
 
 /* The caller's automatic error printing, saved while a call runs quiet. */
 typedef struct h5_quiet {
@@ -295,7 +262,7 @@ static int file_create(const char *name, hid_t *file, nt_error *err)
     *file = H5I_INVALID_HID;
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0 || H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0) {
-        int status = h5_fail(err, NT_ERR_INTERNAL, "HDF5", "cannot set up an in-memory file");
+        int status = nt_h5_fail(err, NT_ERR_INTERNAL, "HDF5", "cannot set up an in-memory file");
         if (fapl >= 0)
             H5Pclose(fapl);
         return status;
@@ -303,7 +270,7 @@ static int file_create(const char *name, hid_t *file, nt_error *err)
     *file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     H5Pclose(fapl);
     if (*file < 0)
-        return h5_fail(err, NT_ERR_INTERNAL, "HDF5", "cannot create the file");
+        return nt_h5_fail(err, NT_ERR_INTERNAL, "HDF5", "cannot create the file");
     return NT_OK;
 }
 
@@ -324,7 +291,7 @@ static int file_save(hid_t *file, temp_file *t, nt_error *err)
         if (H5Fflush(*file, H5F_SCOPE_GLOBAL) >= 0)
             n = H5Fget_file_image(*file, NULL, 0);
         if (n < 0) {
-            status = h5_fail(err, NT_ERR_IO, "HDF5", "cannot finish the file");
+            status = nt_h5_fail(err, NT_ERR_IO, "HDF5", "cannot finish the file");
             goto cleanup;
         }
         size = (size_t)n;
@@ -335,7 +302,7 @@ static int file_save(hid_t *file, temp_file *t, nt_error *err)
             goto cleanup;
         }
         if (H5Fget_file_image(*file, image, size) != n) {
-            status = h5_fail(err, NT_ERR_IO, "HDF5", "cannot finish the file");
+            status = nt_h5_fail(err, NT_ERR_IO, "HDF5", "cannot finish the file");
             goto cleanup;
         }
     }
@@ -358,7 +325,7 @@ static int create_group(hid_t loc, const char *name, const char *where, hid_t *g
     *group = H5I_INVALID_HID;
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
     if (gcpl < 0 || H5Pset_obj_track_times(gcpl, 0) < 0) {
-        int status = h5_fail(err, NT_ERR_INTERNAL, where, "cannot prepare the group");
+        int status = nt_h5_fail(err, NT_ERR_INTERNAL, where, "cannot prepare the group");
         if (gcpl >= 0)
             H5Pclose(gcpl);
         return status;
@@ -366,7 +333,7 @@ static int create_group(hid_t loc, const char *name, const char *where, hid_t *g
     *group = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     if (*group < 0)
-        return h5_fail(err, NT_ERR_IO, where, "cannot create the group");
+        return nt_h5_fail(err, NT_ERR_IO, where, "cannot create the group");
     return NT_OK;
 }
 
@@ -405,7 +372,7 @@ static int write_dataset(hid_t loc, const char *name, const char *where, hid_t f
     space = H5Screate_simple(rank, dims, NULL);
     dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (space < 0 || dcpl < 0 || H5Pset_obj_track_times(dcpl, 0) < 0) {
-        status = h5_fail(err, NT_ERR_INTERNAL, where, "cannot prepare the dataset");
+        status = nt_h5_fail(err, NT_ERR_INTERNAL, where, "cannot prepare the dataset");
         goto cleanup;
     }
     if (compress && !empty) {
@@ -413,21 +380,21 @@ static int write_dataset(hid_t loc, const char *name, const char *where, hid_t f
         chunk_shape(rank, dims, H5Tget_size(file_type), chunk);
         if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_shuffle(dcpl) < 0 ||
             H5Pset_deflate(dcpl, DEFLATE_LEVEL) < 0) {
-            status = h5_fail(err, NT_ERR_INTERNAL, where, "cannot set up compression");
+            status = nt_h5_fail(err, NT_ERR_INTERNAL, where, "cannot set up compression");
             goto cleanup;
         }
     }
     dset = H5Dcreate2(loc, name, file_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dset < 0) {
-        status = h5_fail(err, NT_ERR_IO, where, "cannot create");
+        status = nt_h5_fail(err, NT_ERR_IO, where, "cannot create");
         goto cleanup;
     }
     if (!empty && H5Dwrite(dset, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-        status = h5_fail(err, NT_ERR_IO, where, "cannot write");
+        status = nt_h5_fail(err, NT_ERR_IO, where, "cannot write");
 cleanup:
     /* Closing writes the chunks still in the cache: its failure counts. */
     if (dset >= 0 && H5Dclose(dset) < 0 && status == NT_OK)
-        status = h5_fail(err, NT_ERR_IO, where, "cannot write");
+        status = nt_h5_fail(err, NT_ERR_IO, where, "cannot write");
     if (dcpl >= 0)
         H5Pclose(dcpl);
     if (space >= 0)
@@ -462,7 +429,7 @@ static int write_strings(hid_t loc, const char *name, const char *where, char *c
         goto cleanup;
     }
     if (type < 0) {
-        status = h5_fail(err, NT_ERR_INTERNAL, where, "cannot make the string type");
+        status = nt_h5_fail(err, NT_ERR_INTERNAL, where, "cannot make the string type");
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++)
@@ -486,15 +453,15 @@ static int write_attribute(hid_t obj, const char *name, const char *where, hid_t
     hid_t space = H5Screate(H5S_SCALAR);
     snprintf(what, sizeof what, "cannot write the %s attribute", name);
     if (space < 0) {
-        status = h5_fail(err, NT_ERR_INTERNAL, where, what);
+        status = nt_h5_fail(err, NT_ERR_INTERNAL, where, what);
         goto cleanup;
     }
     attr = H5Acreate2(obj, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
     if (attr < 0 || H5Awrite(attr, mem_type, value) < 0)
-        status = h5_fail(err, NT_ERR_IO, where, what);
+        status = nt_h5_fail(err, NT_ERR_IO, where, what);
 cleanup:
     if (attr >= 0 && H5Aclose(attr) < 0 && status == NT_OK)
-        status = h5_fail(err, NT_ERR_IO, where, what);
+        status = nt_h5_fail(err, NT_ERR_IO, where, what);
     if (space >= 0)
         H5Sclose(space);
     return status;
@@ -505,7 +472,7 @@ static int write_string_attribute(hid_t obj, const char *name, const char *where
 {
     hid_t type = string_type();
     if (type < 0)
-        return h5_fail(err, NT_ERR_INTERNAL, where, "cannot make the string type");
+        return nt_h5_fail(err, NT_ERR_INTERNAL, where, "cannot make the string type");
     int status = write_attribute(obj, name, where, type, type, &value, err);
     H5Tclose(type);
     return status;
@@ -571,7 +538,7 @@ static int write_recording(hid_t file, const nt_recording *rec, nt_error *err)
     if (has_rate) {
         traces = H5Oopen(file, "/traces", H5P_DEFAULT);
         if (traces < 0) {
-            status = h5_fail(err, NT_ERR_IO, "/traces", "cannot reopen");
+            status = nt_h5_fail(err, NT_ERR_IO, "/traces", "cannot reopen");
             goto cleanup;
         }
         status = write_attribute(traces, "rate_hz", "/traces", H5T_IEEE_F64LE,
@@ -753,7 +720,7 @@ static int write_windows(nt_traces_writer *w, const char *source, size_t n_rois,
     }
     if (H5Gclose(group) < 0 && status == NT_OK) {
         snprintf(where, sizeof where, "/recordings/%s", name);
-        status = h5_fail(err, NT_ERR_IO, where, "cannot write the group");
+        status = nt_h5_fail(err, NT_ERR_IO, where, "cannot write the group");
     }
     return status;
 }
@@ -811,7 +778,7 @@ int nt_traces_writer_close(nt_traces_writer *w, int commit, nt_error *err)
                               w->failure);
     if (commit && status == NT_OK) {
         if (H5Gclose(w->recordings) < 0)
-            status = h5_fail(err, NT_ERR_IO, "/recordings", "cannot write the group");
+            status = nt_h5_fail(err, NT_ERR_IO, "/recordings", "cannot write the group");
         w->recordings = H5I_INVALID_HID;
         int saved = file_save(&w->file, status == NT_OK ? &w->temp : NULL, err);
         if (status == NT_OK)

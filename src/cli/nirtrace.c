@@ -945,7 +945,7 @@ static int cmd_detect(int argc, char **argv)
             overrides_free(&o);
             inputs_free(&inputs);
             return finish_stdout(EXIT_OK);
-        default: bad = usage_error("detect: unknown or incomplete option"); break;
+        default: bad = usage_error("detect: unknown option or missing value: %s", argv[optind - 1]); break;
         }
         if (!bad && target != NULL && parse_double(optarg, target) != 0)
             bad = usage_error("detect: invalid value '%s' for --%s", optarg,
@@ -1178,30 +1178,44 @@ static void print_info(const char *path, const nt_recording *rec)
     }
 }
 
-static int cmd_info(int argc, char **argv)
+/*
+ * Parses the options of a command that takes only the input options (info,
+ * convert) into *o. Returns -1 to go on (then the caller frees *o), or the
+ * exit status when the command is over: help printed, or a bad option.
+ */
+static int parse_input_only(int argc, char **argv, const char *cmd, const char *help,
+                            overrides *o)
 {
     static const struct option longopts[] = {
         INPUT_LONGOPTS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    overrides o;
-    overrides_init(&o);
-    int opt, status = EXIT_OK;
+    int opt;
+    overrides_init(o);
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         if (opt == 'h') {
-            printf("%s\n%s", info_help, input_help);
-            overrides_free(&o);
+            printf("%s\n%s", help, input_help);
+            overrides_free(o);
             return finish_stdout(EXIT_OK);
         }
-        int r = override_option(opt, optarg, &o);
+        int r = override_option(opt, optarg, o);
         if (r <= 0) {
-            overrides_free(&o);
-            return r < 0 ? usage_error("info: invalid value '%s' for --%s", optarg,
+            overrides_free(o);
+            return r < 0 ? usage_error("%s: invalid value '%s' for --%s", cmd, optarg,
                                        option_name(longopts, opt))
-                         : usage_error("info: unknown or incomplete option");
+                         : usage_error("%s: unknown option or missing value: %s", cmd, argv[optind - 1]);
         }
     }
+    return -1;
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    overrides o;
+    int status = EXIT_OK, done = parse_input_only(argc, argv, "info", info_help, &o);
+    if (done >= 0)
+        return done;
     if (optind >= argc) {
         overrides_free(&o);
         return usage_error("info: no input file");
@@ -1244,28 +1258,10 @@ static int cmd_info(int argc, char **argv)
 
 static int cmd_convert(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        INPUT_LONGOPTS,
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     overrides o;
-    overrides_init(&o);
-    int opt;
-    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        if (opt == 'h') {
-            printf("%s\n%s", convert_help, input_help);
-            overrides_free(&o);
-            return finish_stdout(EXIT_OK);
-        }
-        int r = override_option(opt, optarg, &o);
-        if (r <= 0) {
-            overrides_free(&o);
-            return r < 0 ? usage_error("convert: invalid value '%s' for --%s", optarg,
-                                       option_name(longopts, opt))
-                         : usage_error("convert: unknown or incomplete option");
-        }
-    }
+    int done = parse_input_only(argc, argv, "convert", convert_help, &o);
+    if (done >= 0)
+        return done;
     if (argc - optind != 2) {
         overrides_free(&o);
         return usage_error("convert: need one input and one output file");
@@ -1322,7 +1318,7 @@ static int cmd_merge(int argc, char **argv)
         case 'o': out_path = optarg; break;
         case OPT_FORCE: force = 1; break;
         case 'h': fputs(merge_help, stdout); return finish_stdout(EXIT_OK);
-        default: return usage_error("merge: unknown or incomplete option");
+        default: return usage_error("merge: unknown option or missing value: %s", argv[optind - 1]);
         }
     }
     if (optind >= argc)
@@ -1405,7 +1401,7 @@ static int cmd_compare(int argc, char **argv)
             break;
         }
         case OPT_IGNORE: copts.ignore = optarg; break;
-        default: return usage_error("compare: unknown or incomplete option");
+        default: return usage_error("compare: unknown option or missing value: %s", argv[optind - 1]);
         }
     }
     if (argc - optind != 2)
@@ -1425,6 +1421,7 @@ static int cmd_compare(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    opterr = 0; /* getopt's own messages lack our prefix: we say it */
     if (argc < 2)
         return usage_error("no command");
     const char *cmd = argv[1];

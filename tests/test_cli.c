@@ -10,11 +10,11 @@
  */
 #include "nirtrace.h"
 #include "synth.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <hdf5.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -43,32 +43,12 @@ enum {
 
 /* ------------------------------------------------------------- fixtures */
 
-static char tmp_dir[64];
-
 static void make_tmp_dir(void)
 {
-    strcpy(tmp_dir, "/tmp/nt_test_cli_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed: %s", strerror(errno));
+    tmp_dir_create("cli");
 }
 
-static void remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (d == NULL)
-        return;
-    struct dirent *ent;
-    char path[512];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
-
-TestSuite(cli, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 300);
+TestSuite(cli, .init = make_tmp_dir, .fini = tmp_dir_remove, .timeout = 300);
 
 /* Path of a bundled sample (static storage, eight in rotation). */
 static const char *sample(const char *name)
@@ -82,65 +62,6 @@ static const char *sample(const char *name)
     next = (next + 1) % 8;
     snprintf(path, sizeof paths[0], "%s/%s", dir, name);
     return path;
-}
-
-/* Path of name inside the test's temporary directory (eight in rotation). */
-static const char *tmp_file(const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *path = paths[next];
-    next = (next + 1) % 8;
-    snprintf(path, sizeof paths[0], "%s/%s", tmp_dir, name);
-    return path;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(data, 1, len, f), len, "cannot write %s", path);
-    cr_assert_eq(fclose(f), 0, "cannot close %s", path);
-}
-
-/* The whole content of path as a new NUL-terminated string (free it), or
- * NULL when the file cannot be opened. *len_out (may be NULL) gets its size. */
-static char *slurp(const char *path, size_t *len_out)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    size_t cap = 4096, len = 0, got;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len - 1 == 0) {
-            char *bigger = realloc(buf, cap * 2);
-            cr_assert_not_null(bigger);
-            buf = bigger;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (len_out != NULL)
-        *len_out = len;
-    return buf;
-}
-
-/* Number of entries of dir whose name contains part. */
-static int count_entries_containing(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d, "cannot list %s", dir);
-    int n = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d)) != NULL)
-        if (strstr(ent->d_name, part) != NULL)
-            n++;
-    closedir(d);
-    return n;
 }
 
 static size_t count_lines(const char *text)
@@ -215,8 +136,8 @@ static run_result run_cli(const char *stdin_path, const char *stdout_path,
         r.signaled = 1;
         r.sig = WTERMSIG(status);
     }
-    r.out = stdout_path != NULL ? strdup("") : slurp(out_path, NULL);
-    r.err = slurp(err_path, NULL);
+    r.out = stdout_path != NULL ? strdup("") : slurp_or_null(out_path, NULL);
+    r.err = slurp_or_null(err_path, NULL);
     cr_assert(r.out != NULL && r.err != NULL, "cannot read the captured output");
     unlink(out_path);
     unlink(err_path);
@@ -632,7 +553,7 @@ Test(cli, detect_rows_follow_input_order)
 Test(cli, detect_missing_file_keeps_the_others)
 {
     const char *fast = sample("fast_slow.h5"), *multi = sample("multi_stim.h5");
-    const char *missing = tmp_file("no-such-recording.h5");
+    const char *missing = tmp_path("no-such-recording.h5");
     run_result r = RUN("detect", fast, missing, multi);
     expect_exit(&r, 1);
     char prefix[600];
@@ -650,11 +571,11 @@ Test(cli, detect_missing_file_keeps_the_others)
 
 Test(cli, output_file_is_written_instead_of_stdout)
 {
-    const char *out = tmp_file("OUT.csv");
+    const char *out = tmp_path("OUT.csv");
     run_result r = RUN("detect", sample("fast_slow.h5"), "-o", out);
     expect_exit(&r, 0);
     cr_assert_str_empty(r.out, "stdout is not empty with -o:\n%s", r.out);
-    char *text = slurp(out, NULL);
+    char *text = slurp_or_null(out, NULL);
     cr_assert_not_null(text, "%s was not written", out);
     run_result as_stdout = {1, 0, 0, 0, text, NULL};
     csv_table t;
@@ -668,12 +589,12 @@ Test(cli, output_file_is_written_instead_of_stdout)
 
 Test(cli, failed_run_leaves_existing_output_untouched)
 {
-    const char *out = tmp_file("OUT.csv");
+    const char *out = tmp_path("OUT.csv");
     static const char old[] = "previous results\n";
     write_file(out, old, strlen(old));
     run_result r = RUN("detect", "--threshold", "abc", sample("fast_slow.h5"), "-o", out);
     expect_exit(&r, 2);
-    char *text = slurp(out, NULL);
+    char *text = slurp_or_null(out, NULL);
     cr_assert_not_null(text, "%s disappeared", out);
     cr_assert_str_eq(text, old, "%s was changed by a failed run", out);
     free(text);
@@ -684,13 +605,13 @@ Test(cli, failed_run_leaves_existing_output_untouched)
 
 Test(cli, params_out_writes_json)
 {
-    const char *json = tmp_file("P.json");
+    const char *json = tmp_path("P.json");
     run_result r = RUN("detect", "--lowpass", "1.5", "--params-out", json, sample("fast_slow.h5"));
     expect_exit(&r, 0);
     csv_table t;
     expect_table(&r, 12, &t);
     csv_free(&t);
-    char *text = slurp(json, NULL);
+    char *text = slurp_or_null(json, NULL);
     cr_assert_not_null(text, "%s was not written", json);
     cr_assert_eq(text[0], '{', "not a JSON object:\n%s", text);
     expect_contains(text, "\"lowpass_hz\": 1.5", json);
@@ -764,7 +685,7 @@ Test(cli, text_file_is_not_a_recording)
 {
     /* Text is a format (CSV/TSV): a notebook is read as one and refused, and
      * the message says how it was read. */
-    const char *path = tmp_file("notes.h5");
+    const char *path = tmp_path("notes.h5");
     static const char text[] = "this is a lab notebook, not a recording\n";
     write_file(path, text, strlen(text));
     run_result r = RUN("detect", path);
@@ -774,7 +695,7 @@ Test(cli, text_file_is_not_a_recording)
 
 Test(cli, binary_garbage_is_not_a_recording)
 {
-    const char *path = tmp_file("garbage.bin");
+    const char *path = tmp_path("garbage.bin");
     unsigned char junk[256];
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)(i * 37u + 1u);
@@ -787,7 +708,7 @@ Test(cli, binary_garbage_is_not_a_recording)
 
 Test(cli, hdf5_without_traces)
 {
-    const char *path = tmp_file("no_traces.h5");
+    const char *path = tmp_path("no_traces.h5");
     h5_spec s = {.rank = 0, .rate_hz = 10, .n_stims = 1, .stims = {5}, .nan_index = -1};
     write_h5(path, &s);
     run_result r = RUN("detect", path);
@@ -797,7 +718,7 @@ Test(cli, hdf5_without_traces)
 
 Test(cli, three_dimensional_traces)
 {
-    const char *path = tmp_file("cube.h5");
+    const char *path = tmp_path("cube.h5");
     h5_spec s = {.rank = 3, .dims = {2, 3, 100}, .rate_hz = 10, .n_stims = 1, .stims = {5},
                  .nan_index = -1};
     write_h5(path, &s);
@@ -808,7 +729,7 @@ Test(cli, three_dimensional_traces)
 
 Test(cli, no_time_base_suggests_rate)
 {
-    const char *path = tmp_file("no_rate.h5");
+    const char *path = tmp_path("no_rate.h5");
     h5_spec s = {.rank = 2, .dims = {3, 400}, .n_stims = 1, .stims = {20}, .nan_index = -1};
     write_h5(path, &s);
     run_result r = RUN("detect", path);
@@ -818,7 +739,7 @@ Test(cli, no_time_base_suggests_rate)
 
 Test(cli, no_stimuli_suggests_stim)
 {
-    const char *path = tmp_file("no_stim.h5");
+    const char *path = tmp_path("no_stim.h5");
     h5_spec s = {.rank = 2, .dims = {3, 400}, .rate_hz = 10, .nan_index = -1};
     write_h5(path, &s);
     run_result r = RUN("detect", path);
@@ -836,7 +757,7 @@ Test(cli, stimulus_outside_the_recording)
 
 Test(cli, empty_file)
 {
-    const char *path = tmp_file("empty.h5");
+    const char *path = tmp_path("empty.h5");
     write_file(path, "", 0);
     run_result r = RUN("detect", path);
     expect_file_error(&r, path, "empty");
@@ -846,10 +767,10 @@ Test(cli, empty_file)
 Test(cli, truncated_recording_fails_cleanly)
 {
     size_t len = 0;
-    char *bytes = slurp(sample("fast_slow.h5"), &len);
+    char *bytes = slurp_or_null(sample("fast_slow.h5"), &len);
     cr_assert_not_null(bytes, "cannot read fast_slow.h5");
     cr_assert_gt(len, 1024u);
-    const char *path = tmp_file("truncated.h5");
+    const char *path = tmp_path("truncated.h5");
     write_file(path, bytes, len / 2);
     free(bytes);
     run_result r = RUN("detect", path);
@@ -859,7 +780,7 @@ Test(cli, truncated_recording_fails_cleanly)
 
 Test(cli, one_frame_recording)
 {
-    const char *path = tmp_file("one_frame.h5");
+    const char *path = tmp_path("one_frame.h5");
     h5_spec s = {.rank = 2, .dims = {3, 1}, .rate_hz = 10, .n_stims = 1, .stims = {0},
                  .nan_index = -1};
     write_h5(path, &s);
@@ -872,7 +793,7 @@ Test(cli, one_frame_recording)
  * a NaN in ROI 2 (frame 100). */
 static const char *write_nan_recording(void)
 {
-    const char *path = tmp_file("with_nan.h5");
+    const char *path = tmp_path("with_nan.h5");
     h5_spec s = {.rank = 2, .dims = {3, 600}, .rate_hz = 10, .n_stims = 1, .stims = {30},
                  .nan_index = 600 + 100};
     write_h5(path, &s);
@@ -940,7 +861,7 @@ Test(cli, info_multi_stim)
 
 Test(cli, info_without_stimuli)
 {
-    const char *path = tmp_file("no_stim.h5");
+    const char *path = tmp_path("no_stim.h5");
     h5_spec s = {.rank = 2, .dims = {3, 400}, .rate_hz = 10, .nan_index = -1};
     write_h5(path, &s);
 
@@ -962,11 +883,11 @@ Test(cli, info_without_stimuli)
  * same with the noise_sd_dff of the first row scaled by 1.001. */
 static void write_compare_pair(const char **a_path, const char **b_path)
 {
-    const char *a = tmp_file("A.csv"), *b = tmp_file("B.csv");
+    const char *a = tmp_path("A.csv"), *b = tmp_path("B.csv");
     run_result r = RUN("detect", "-q", sample("fast_slow.h5"), "-o", a);
     expect_exit(&r, 0);
     run_free(&r);
-    char *text = slurp(a, NULL);
+    char *text = slurp_or_null(a, NULL);
     cr_assert_not_null(text);
     /* The sample's path holds no comma or quote: count commas. */
     char *row = strchr(text, '\n') + 1, *start = row;
@@ -1031,7 +952,7 @@ Test(cli, compare_missing_file)
 {
     const char *a, *b;
     write_compare_pair(&a, &b);
-    run_result r = RUN("compare", a, tmp_file("missing.csv"));
+    run_result r = RUN("compare", a, tmp_path("missing.csv"));
     expect_exit(&r, 2);
     cr_assert(strncmp(r.err, "nirtrace: ", 10) == 0, "no message on stderr:\n%s", r.err);
     run_free(&r);
@@ -1089,7 +1010,7 @@ Test(cli, help_to_full_stdout_is_a_write_error)
 Test(cli, output_file_gets_the_umask_mode)
 {
     /* mkstemp makes 0600; the finished table must have 0666 & ~umask. */
-    const char *out = tmp_file("mode.csv");
+    const char *out = tmp_path("mode.csv");
     mode_t mask = umask(022);
     run_result r = run_cli(NULL, NULL, ARGS("detect", "-o", out, sample("fast_slow.h5")));
     umask(mask);
@@ -1104,7 +1025,7 @@ Test(cli, output_file_gets_the_umask_mode)
 
 Test(cli, jobs_1_and_2_give_identical_bytes)
 {
-    const char *a = tmp_file("j1.csv"), *b = tmp_file("j2.csv");
+    const char *a = tmp_path("j1.csv"), *b = tmp_path("j2.csv");
     run_result r1 = RUN("detect", "-q", "-j", "1", "-o", a, sample("fast_slow.h5"),
                         sample("multi_stim.h5"), sample("irregular_time.h5"));
     expect_exit(&r1, 0);
@@ -1112,7 +1033,7 @@ Test(cli, jobs_1_and_2_give_identical_bytes)
                         sample("multi_stim.h5"), sample("irregular_time.h5"));
     expect_exit(&r2, 0);
     size_t la, lb;
-    char *ta = slurp(a, &la), *tb = slurp(b, &lb);
+    char *ta = slurp_or_null(a, &la), *tb = slurp_or_null(b, &lb);
     cr_assert(la > 1000 && la == lb && memcmp(ta, tb, la) == 0, "-j 1 and -j 2 tables differ");
     free(ta);
     free(tb);
@@ -1136,7 +1057,7 @@ Test(cli, directory_input_reads_recordings_in_name_order)
 
 Test(cli, files_from_stdin)
 {
-    const char *list = tmp_file("list.txt");
+    const char *list = tmp_path("list.txt");
     char text[2048];
     snprintf(text, sizeof text, "# study day 1\n%s\n\n%s\n", sample("multi_stim.h5"),
              sample("fast_slow.h5"));
@@ -1219,7 +1140,7 @@ Test(cli, progress_on_a_terminal)
     snprintf(cmd, sizeof cmd, "%s detect %s %s -o /dev/null", getenv("NIRTRACE_BIN"),
              sample("fast_slow.h5"), sample("multi_stim.h5"));
     run_result r;
-    const char *log = tmp_file("typescript");
+    const char *log = tmp_path("typescript");
     char *const argv[] = {"/usr/bin/script", "-qec", cmd, (char *)log, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -1230,14 +1151,14 @@ Test(cli, progress_on_a_terminal)
     int status;
     waitpid(pid, &status, 0);
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "script: status %d", status);
-    r.out = slurp(log, NULL);
+    r.out = slurp_or_null(log, NULL);
     expect_contains(r.out, "2/2 files", "terminal output");
     free(r.out);
 }
 
 Test(cli, manifest_columns_are_appended)
 {
-    const char *m = tmp_file("study.csv");
+    const char *m = tmp_path("study.csv");
     static const char text[] = "file,animal,genotype\n"
                                "fast_slow.h5,V12,WT\n"
                                "multi_stim.h5,V13,\"OXTR-KO, het\"\n"
@@ -1273,12 +1194,12 @@ Test(cli, manifest_alone_names_the_inputs)
 
 Test(cli, merge_concatenates_parts_of_one_run)
 {
-    const char *a = tmp_file("a.csv"), *b = tmp_file("b.csv"), *all = tmp_file("all.csv");
-    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_file("a.params.json"),
+    const char *a = tmp_path("a.csv"), *b = tmp_path("b.csv"), *all = tmp_path("all.csv");
+    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_path("a.params.json"),
                        sample("fast_slow.h5"));
     expect_exit(&r, 0);
     run_free(&r);
-    r = RUN("detect", "-q", "-o", b, "--params-out", tmp_file("b.params.json"),
+    r = RUN("detect", "-q", "-o", b, "--params-out", tmp_path("b.params.json"),
             sample("multi_stim.h5"));
     expect_exit(&r, 0);
     run_free(&r);
@@ -1286,26 +1207,26 @@ Test(cli, merge_concatenates_parts_of_one_run)
     expect_exit(&r, 0);
     run_free(&r);
     /* The same table as one run over both files. */
-    const char *one = tmp_file("one.csv");
+    const char *one = tmp_path("one.csv");
     r = RUN("detect", "-q", "-o", one, sample("fast_slow.h5"), sample("multi_stim.h5"));
     expect_exit(&r, 0);
     run_free(&r);
     size_t l1, l2;
-    char *t1 = slurp(all, &l1), *t2 = slurp(one, &l2);
+    char *t1 = slurp_or_null(all, &l1), *t2 = slurp_or_null(one, &l2);
     cr_assert(l1 == l2 && memcmp(t1, t2, l1) == 0, "merged parts differ from one run");
     free(t1);
     free(t2);
-    cr_assert_eq(access(tmp_file("all.params.json"), R_OK), 0, "parameters kept");
+    cr_assert_eq(access(tmp_path("all.params.json"), R_OK), 0, "parameters kept");
 }
 
 Test(cli, merge_refuses_other_parameters_and_headers)
 {
-    const char *a = tmp_file("a.csv"), *c = tmp_file("c.csv"), *m = tmp_file("m.csv");
-    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_file("a.params.json"),
+    const char *a = tmp_path("a.csv"), *c = tmp_path("c.csv"), *m = tmp_path("m.csv");
+    run_result r = RUN("detect", "-q", "-o", a, "--params-out", tmp_path("a.params.json"),
                        sample("fast_slow.h5"));
     run_free(&r);
     r = RUN("detect", "-q", "--threshold", "4", "-o", c, "--params-out",
-            tmp_file("c.params.json"), sample("multi_stim.h5"));
+            tmp_path("c.params.json"), sample("multi_stim.h5"));
     run_free(&r);
     r = RUN("merge", "-o", m, a, c);
     expect_exit(&r, 1);
@@ -1315,7 +1236,7 @@ Test(cli, merge_refuses_other_parameters_and_headers)
     r = RUN("merge", "--force", a, c);
     expect_exit(&r, 0);
     run_free(&r);
-    const char *odd = tmp_file("odd.csv");
+    const char *odd = tmp_path("odd.csv");
     write_file(odd, "file,roi\nx,1\n", 13);
     r = RUN("merge", a, odd);
     expect_exit(&r, 1);
@@ -1339,7 +1260,7 @@ Test(cli, out_dir_and_resume)
     snprintf(t1, sizeof t1, "%s/fast_slow.csv", dir);
     snprintf(t2, sizeof t2, "%s/multi_stim.csv", dir);
     size_t len1;
-    char *before = slurp(t1, &len1);
+    char *before = slurp_or_null(t1, &len1);
     cr_assert(strncmp(before, "file,roi,trial,", 15) == 0, "a whole table per input");
     /* Resume: fast_slow is done and is not analysed again; multi_stim is. */
     r = RUN("detect", "--out-dir", dir, "--resume", sample("fast_slow.h5"),
@@ -1355,7 +1276,7 @@ Test(cli, out_dir_and_resume)
     expect_contains(r.err, "other parameters", "stderr");
     run_free(&r);
     size_t len2;
-    char *after = slurp(t1, &len2);
+    char *after = slurp_or_null(t1, &len2);
     cr_assert(len1 == len2 && memcmp(before, after, len1) == 0);
     free(before);
     free(after);

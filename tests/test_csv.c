@@ -3,9 +3,9 @@
  * temporary directory per test. */
 #include "csv.h"
 #include "internal.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,54 +14,13 @@
 
 /* ------------------------------------------------------------ fixtures */
 
-static char tmp_dir[64];
-
 static void make_tmp_dir(void)
 {
-    strcpy(tmp_dir, "/tmp/nt_test_csv_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("csv");
 }
 
-static void remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (d == NULL)
-        return;
-    struct dirent *ent;
-    char path[512];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
-
-TestSuite(csv, .init = make_tmp_dir, .fini = remove_tmp_dir);
-TestSuite(compare, .init = make_tmp_dir, .fini = remove_tmp_dir);
-
-/* Writes len bytes into tmp_dir/name; returns the path (static storage,
- * four paths in rotation). */
-static const char *write_bytes(const char *name, const char *data, size_t len)
-{
-    static char paths[4][512];
-    static int next;
-    char *path = paths[next];
-    next = (next + 1) % 4;
-    snprintf(path, sizeof paths[0], "%s/%s", tmp_dir, name);
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp, "cannot create %s", path);
-    cr_assert_eq(fwrite(data, 1, len, fp), len);
-    cr_assert_eq(fclose(fp), 0);
-    return path;
-}
-
-static const char *write_text(const char *name, const char *text)
-{
-    return write_bytes(name, text, strlen(text));
-}
+TestSuite(csv, .init = make_tmp_dir, .fini = tmp_dir_remove);
+TestSuite(compare, .init = make_tmp_dir, .fini = tmp_dir_remove);
 
 /* Reads every record of path and writes them into out as
  * "<line>[field|field...]" per record, with \n, \r and \t in fields shown
@@ -107,76 +66,59 @@ static nt_csv_options opts_with_delim(char delim)
     return o;
 }
 
+/* Writes text into tmp_dir/name and reads it with opts: every record must
+ * read without error, and their dump must be expected. */
+static void expect_dump(const char *name, const nt_csv_options *opts, const char *text,
+                        const char *expected)
+{
+    char out[256];
+    nt_error err = {0};
+    const char *p = tmp_write_text(name, text);
+    cr_assert_eq(dump(p, opts, out, sizeof out, &err), NT_OK, "%s", err.message);
+    cr_assert_str_eq(out, expected);
+}
+
 /* ---------------------------------------------------------- the reader */
 
 Test(csv, simple_records_and_line_numbers)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "a,b,c\n1,2,3\n,x,\n");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a|b|c]2[1|2|3]3[|x|]");
+    expect_dump("a.csv", NULL, "a,b,c\n1,2,3\n,x,\n", "1[a|b|c]2[1|2|3]3[|x|]");
 }
 
 Test(csv, last_record_without_line_end)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "a,b\n1,2");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a|b]2[1|2]");
+    expect_dump("a.csv", NULL, "a,b\n1,2", "1[a|b]2[1|2]");
 }
 
 Test(csv, quoted_fields_with_delimiters_and_doubled_quotes)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "\"a,b\",\"say \"\"hi\"\"\",\"\",plain\n\"\"\"\",x\n");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a,b|say \"hi\"||plain]2[\"|x]");
+    expect_dump("a.csv", NULL, "\"a,b\",\"say \"\"hi\"\"\",\"\",plain\n\"\"\"\",x\n",
+                "1[a,b|say \"hi\"||plain]2[\"|x]");
 }
 
 Test(csv, embedded_line_ends_are_kept_and_counted)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p =
-        write_text("a.csv", "h1,h2\n\"two\nlines\",x\n\"crlf\r\ninside\",y\r\nlast,z\n");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[h1|h2]2[two\\nlines|x]4[crlf\\r\\ninside|y]6[last|z]");
+    expect_dump("a.csv", NULL, "h1,h2\n\"two\nlines\",x\n\"crlf\r\ninside\",y\r\nlast,z\n",
+                "1[h1|h2]2[two\\nlines|x]4[crlf\\r\\ninside|y]6[last|z]");
 }
 
 Test(csv, crlf_and_cr_line_ends)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "a,b\r\n1,2\r\n3,4\r5,6");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a|b]2[1|2]3[3|4]4[5|6]");
+    expect_dump("a.csv", NULL, "a,b\r\n1,2\r\n3,4\r5,6", "1[a|b]2[1|2]3[3|4]4[5|6]");
 }
 
 Test(csv, utf8_bom_is_skipped_only_at_the_start)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "\xEF\xBB\xBF" "file,roi\nx\xEF\xBB\xBF,1\n");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[file|roi]2[x\xEF\xBB\xBF|1]");
+    expect_dump("a.csv", NULL, "\xEF\xBB\xBF" "file,roi\nx\xEF\xBB\xBF,1\n",
+                "1[file|roi]2[x\xEF\xBB\xBF|1]");
 }
 
 Test(csv, tab_and_semicolon_delimiters)
 {
-    char out[256];
-    nt_error err = {0};
     nt_csv_options tab = opts_with_delim('\t');
-    const char *p = write_text("a.tsv", "t\tf,g\n1.5\t\"q\tq\"\n");
-    cr_assert_eq(dump(p, &tab, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[t|f,g]2[1.5|q\\tq]");
-
+    expect_dump("a.tsv", &tab, "t\tf,g\n1.5\t\"q\tq\"\n", "1[t|f,g]2[1.5|q\\tq]");
     nt_csv_options semi = opts_with_delim(';');
-    p = write_text("b.csv", "a;b,c\n\"x;y\";2,5\n");
-    cr_assert_eq(dump(p, &semi, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a|b,c]2[x;y|2,5]");
+    expect_dump("b.csv", &semi, "a;b,c\n\"x;y\";2,5\n", "1[a|b,c]2[x;y|2,5]");
 }
 
 Test(csv, invalid_delimiter_is_refused)
@@ -184,7 +126,7 @@ Test(csv, invalid_delimiter_is_refused)
     nt_csv_options o = opts_with_delim('"');
     nt_csv_reader *r = (nt_csv_reader *)&o;
     nt_error err = {0};
-    const char *p = write_text("a.csv", "a\n");
+    const char *p = tmp_write_text("a.csv", "a\n");
     cr_assert_eq(nt_csv_reader_open(p, &o, &r, &err), NT_ERR_INVALID);
     cr_assert_null(r);
     cr_assert_not_null(strstr(err.message, "delimiter"), "%s", err.message);
@@ -192,22 +134,19 @@ Test(csv, invalid_delimiter_is_refused)
 
 Test(csv, blank_lines_inside_are_records_trailing_ones_ignored)
 {
-    char out[256];
-    nt_error err = {0};
-    const char *p = write_text("a.csv", "a,b\n\n1,2\r\n\r\n\n3,4\n\n\r\n\n");
-    cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_OK, "%s", err.message);
-    cr_assert_str_eq(out, "1[a|b]2[]3[1|2]4[]5[]6[3|4]");
+    expect_dump("a.csv", NULL, "a,b\n\n1,2\r\n\r\n\n3,4\n\n\r\n\n", "1[a|b]2[]3[1|2]4[]5[]6[3|4]");
 }
 
 Test(csv, empty_and_blank_only_files_have_no_records)
 {
     char out[64];
     nt_error err = {0};
-    cr_assert_eq(dump(write_text("e.csv", ""), NULL, out, sizeof out, &err), NT_OK);
+    cr_assert_eq(dump(tmp_write_text("e.csv", ""), NULL, out, sizeof out, &err), NT_OK);
     cr_assert_str_eq(out, "");
-    cr_assert_eq(dump(write_text("b.csv", "\n\r\n\n"), NULL, out, sizeof out, &err), NT_OK);
+    cr_assert_eq(dump(tmp_write_text("b.csv", "\n\r\n\n"), NULL, out, sizeof out, &err), NT_OK);
     cr_assert_str_eq(out, "");
-    cr_assert_eq(dump(write_text("bom.csv", "\xEF\xBB\xBF"), NULL, out, sizeof out, &err), NT_OK);
+    cr_assert_eq(dump(tmp_write_text("bom.csv", "\xEF\xBB\xBF"), NULL, out, sizeof out, &err),
+                 NT_OK);
     cr_assert_str_eq(out, "");
 }
 
@@ -217,7 +156,7 @@ Test(csv, end_of_input_is_repeated)
     nt_error err = {0};
     char **f;
     size_t n;
-    cr_assert_eq(nt_csv_reader_open(write_text("a.csv", "x\n"), NULL, &r, &err), NT_OK);
+    cr_assert_eq(nt_csv_reader_open(tmp_write_text("a.csv", "x\n"), NULL, &r, &err), NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_OK);
     cr_assert_eq(n, 1);
     cr_assert_str_eq(f[0], "x");
@@ -233,7 +172,7 @@ Test(csv, unterminated_quote_names_its_line_and_column)
 {
     char out[256];
     nt_error err = {0};
-    const char *p = write_text("a.csv", "a,b\n1,2\n3,\"open\n4,5\n");
+    const char *p = tmp_write_text("a.csv", "a,b\n1,2\n3,\"open\n4,5\n");
     cr_assert_eq(dump(p, NULL, out, sizeof out, &err), NT_ERR_FORMAT);
     cr_assert_str_eq(out, "1[a|b]2[1|2]", "records before the error: %s", out);
     cr_assert_str_eq(err.message,
@@ -246,7 +185,8 @@ Test(csv, errors_are_sticky)
     nt_error err = {0};
     char **f;
     size_t n;
-    cr_assert_eq(nt_csv_reader_open(write_text("a.csv", "\"x\"y\nok\n"), NULL, &r, &err), NT_OK);
+    cr_assert_eq(nt_csv_reader_open(tmp_write_text("a.csv", "\"x\"y\nok\n"), NULL, &r, &err),
+                 NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 1, column 1: unexpected 'y' after a closing quote");
     memset(&err, 0, sizeof err);
@@ -261,10 +201,10 @@ Test(csv, stray_quote_and_nul_byte_are_errors)
 {
     char out[256];
     nt_error err = {0};
-    cr_assert_eq(dump(write_text("q.csv", "a,b\n1,x\"y\n"), NULL, out, sizeof out, &err),
+    cr_assert_eq(dump(tmp_write_text("q.csv", "a,b\n1,x\"y\n"), NULL, out, sizeof out, &err),
                  NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 2, column 2: quote inside an unquoted field");
-    cr_assert_eq(dump(write_bytes("z.csv", "a,b\n1,2\0\n", 9), NULL, out, sizeof out, &err),
+    cr_assert_eq(dump(tmp_write("z.csv", "a,b\n1,2\0\n", 9), NULL, out, sizeof out, &err),
                  NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 2, column 2: NUL byte (not a text file?)");
 }
@@ -281,7 +221,7 @@ Test(csv, field_length_limit)
     char **f;
     size_t n;
 
-    cr_assert_eq(nt_csv_reader_open(write_bytes("ok.csv", text, max + 3), NULL, &r, &err),
+    cr_assert_eq(nt_csv_reader_open(tmp_write("ok.csv", text, max + 3), NULL, &r, &err),
                  NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_OK, "%s", err.message);
     cr_assert_eq(n, 2);
@@ -290,7 +230,7 @@ Test(csv, field_length_limit)
 
     memset(text, 'x', max + 1);
     memcpy(text + max + 1, ",y\n", 3);
-    cr_assert_eq(nt_csv_reader_open(write_bytes("long.csv", text, max + 4), NULL, &r, &err),
+    cr_assert_eq(nt_csv_reader_open(tmp_write("long.csv", text, max + 4), NULL, &r, &err),
                  NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 1, column 1: field longer than 1048576 bytes");
@@ -301,8 +241,8 @@ Test(csv, field_length_limit)
     nt_csv_options_default(&o);
     o.max_field_bytes = 4;
     char out[128];
-    cr_assert_eq(dump(write_text("q.csv", "a\n\"1234\",\"12\"\"34\"\n"), &o, out, sizeof out, &err),
-                 NT_ERR_FORMAT);
+    const char *q = tmp_write_text("q.csv", "a\n\"1234\",\"12\"\"34\"\n");
+    cr_assert_eq(dump(q, &o, out, sizeof out, &err), NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 2, column 2: field longer than 4 bytes");
 }
 
@@ -318,7 +258,7 @@ Test(csv, field_count_limit)
 
     memset(text, ',', max - 1); /* max - 1 commas: max empty fields */
     text[max - 1] = '\n';
-    cr_assert_eq(nt_csv_reader_open(write_bytes("ok.csv", text, max), NULL, &r, &err), NT_OK);
+    cr_assert_eq(nt_csv_reader_open(tmp_write("ok.csv", text, max), NULL, &r, &err), NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_OK, "%s", err.message);
     cr_assert_eq(n, max);
     cr_assert_str_eq(f[max - 1], "");
@@ -326,7 +266,7 @@ Test(csv, field_count_limit)
 
     memset(text, ',', max);
     text[max] = '\n';
-    cr_assert_eq(nt_csv_reader_open(write_bytes("wide.csv", text, max + 1), NULL, &r, &err),
+    cr_assert_eq(nt_csv_reader_open(tmp_write("wide.csv", text, max + 1), NULL, &r, &err),
                  NT_OK);
     cr_assert_eq(nt_csv_reader_next(r, &f, &n, &err), NT_ERR_FORMAT);
     cr_assert_str_eq(err.message, "line 1, column 1000001: more than 1000000 fields");
@@ -341,7 +281,7 @@ Test(csv, record_size_limit)
     o.max_record_bytes = 8; /* "abc" "de" "f" take 4 + 3 + 2 = 9 with their NULs */
     char out[128];
     nt_error err = {0};
-    cr_assert_eq(dump(write_text("a.csv", "abc,de\n\nabc,de,f\n"), &o, out, sizeof out, &err),
+    cr_assert_eq(dump(tmp_write_text("a.csv", "abc,de\n\nabc,de,f\n"), &o, out, sizeof out, &err),
                  NT_ERR_FORMAT);
     cr_assert_str_eq(out, "1[abc|de]2[]");
     cr_assert_str_eq(err.message, "line 3: record longer than 8 bytes");
@@ -448,8 +388,8 @@ static void lines_free(struct lines *l)
 static int compare_text(const char *expected, const char *actual, double rtol, double atol,
                         struct lines *l, size_t *n_diffs, nt_error *err)
 {
-    const char *e = write_text("expected.csv", expected);
-    const char *a = write_text("actual.csv", actual);
+    const char *e = tmp_write_text("expected.csv", expected);
+    const char *a = tmp_write_text("actual.csv", actual);
     nt_compare_options o = {.rtol = rtol, .atol = atol};
     return nt_csv_compare(e, a, &o, collect, l, n_diffs, err);
 }
@@ -613,8 +553,8 @@ Test(compare, long_and_multiline_cells_stay_on_one_line)
 
 Test(compare, null_report_still_counts)
 {
-    const char *e = write_text("e.csv", "a\n1\n2\n");
-    const char *a = write_text("a.csv", "a\n1\n3\n4\n");
+    const char *e = tmp_write_text("e.csv", "a\n1\n2\n");
+    const char *a = tmp_write_text("a.csv", "a\n1\n3\n4\n");
     size_t n = 0;
     nt_error err = {0};
     cr_assert_eq(nt_csv_compare(e, a, NULL, NULL, NULL, &n, &err), NT_OK, "%s", err.message);
@@ -625,7 +565,7 @@ Test(compare, missing_file_is_an_io_error_naming_the_side)
 {
     char none[600];
     snprintf(none, sizeof none, "%s/none.csv", tmp_dir);
-    const char *ok = write_text("ok.csv", "a\n1\n");
+    const char *ok = tmp_write_text("ok.csv", "a\n1\n");
     size_t n = 7;
     nt_error err = {0};
     cr_assert_eq(nt_csv_compare(none, ok, NULL, NULL, NULL, &n, &err), NT_ERR_IO);
@@ -665,8 +605,8 @@ Test(compare, negative_tolerance_is_invalid)
 
 Test(compare, ignored_columns_are_not_compared)
 {
-    const char *e = write_text("expected.csv", HEADER "x.h5,r1,1,0.051,12.5\n");
-    const char *a = write_text("actual.csv", HEADER "y.wav,1,1,0.051,12.5\n");
+    const char *e = tmp_write_text("expected.csv", HEADER "x.h5,r1,1,0.051,12.5\n");
+    const char *a = tmp_write_text("actual.csv", HEADER "y.wav,1,1,0.051,12.5\n");
     struct lines l = {0};
     size_t n = 99;
     nt_error err = {0};

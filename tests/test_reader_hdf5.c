@@ -4,9 +4,9 @@
  * back through nt_recording_read (or nt_read_hdf5).
  */
 #include "internal.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdint.h>
@@ -16,45 +16,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[64];
-
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nt_test_reader_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("reader");
 }
 
-static void teardown(void)
-{
-    DIR *dir = opendir(tmp_dir);
-    if (dir == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char path[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(reader_hdf5, .init = setup, .fini = teardown);
+TestSuite(reader_hdf5, .init = setup, .fini = tmp_dir_remove);
 
 /* ------------------------------------------------------------- writing */
-
-/* Path of name inside the test's directory (a few calls may be alive at once). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static unsigned next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
-    return p;
-}
 
 static hid_t create_file(const char *path)
 {
@@ -123,6 +92,16 @@ static void write_traces(hid_t file, hid_t type, size_t n_rois, size_t n_frames,
     free(v);
 }
 
+/* Creates path holding a valid /traces (N_ROIS x N_FRAMES uint16,
+ * contiguous, sample_value of base 1000) and returns it open, for the
+ * tests that add or break something next to it. */
+static hid_t create_with_traces(const char *path)
+{
+    hid_t file = create_file(path);
+    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    return file;
+}
+
 /* Writes n doubles to a 1-D float64 dataset (parent groups created). */
 static void write_doubles(hid_t file, const char *path, const double *v, size_t n)
 {
@@ -143,23 +122,30 @@ static void write_rate(hid_t file, hid_t type, double value)
     H5Dclose(dset);
 }
 
-/* Writes n strings as h5py does for a list of str: variable-length UTF-8. */
-static void write_vlen_strings(hid_t file, const char *path, const char *const *s, size_t n)
+/* Creates the 1-D dataset path of n strings of type (parent groups
+ * created) and writes data, laid out as type says. */
+static void write_strings(hid_t file, const char *path, hid_t type, size_t n, const void *data)
 {
     hsize_t dims[1] = {n};
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
     hid_t space = H5Screate_simple(1, dims, NULL);
     hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
     H5Pset_create_intermediate_group(lcpl, 1);
     hid_t dset = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
     cr_assert_geq(dset, 0, "cannot create %s", path);
-    cr_assert_geq(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, s), 0, "cannot write %s",
+    cr_assert_geq(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), 0, "cannot write %s",
                   path);
     H5Dclose(dset);
     H5Pclose(lcpl);
     H5Sclose(space);
+}
+
+/* Writes n strings as h5py does for a list of str: variable-length UTF-8. */
+static void write_vlen_strings(hid_t file, const char *path, const char *const *s, size_t n)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    write_strings(file, path, type, n, s);
     H5Tclose(type);
 }
 
@@ -169,7 +155,6 @@ static void write_vlen_strings(hid_t file, const char *path, const char *const *
 static void write_fixed_strings(hid_t file, const char *path, const char *const *s, size_t n,
                                 size_t size, H5T_str_t pad)
 {
-    hsize_t dims[1] = {n};
     char *buf = calloc(n, size);
     cr_assert_not_null(buf, "calloc");
     for (size_t i = 0; i < n; i++) {
@@ -180,16 +165,7 @@ static void write_fixed_strings(hid_t file, const char *path, const char *const 
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, size);
     H5Tset_strpad(type, pad);
-    hid_t space = H5Screate_simple(1, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t dset = H5Dcreate2(file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    cr_assert_geq(dset, 0, "cannot create %s", path);
-    cr_assert_geq(H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0, "cannot write %s",
-                  path);
-    H5Dclose(dset);
-    H5Pclose(lcpl);
-    H5Sclose(space);
+    write_strings(file, path, type, n, buf);
     H5Tclose(type);
     free(buf);
 }
@@ -218,13 +194,6 @@ static void write_full(const char *path)
     H5Fclose(file);
 }
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-    return st.st_size;
-}
-
 /* Reads path with default options, expecting success. */
 static nt_recording *read_ok(const char *path)
 {
@@ -246,11 +215,6 @@ static void read_fails(const char *path, const nt_read_options *opts, int status
     cr_assert_eq(err->status, status, "err->status not set");
     cr_assert_null(rec, "*out must be NULL on failure");
     cr_assert_neq(err->message[0], '\0', "empty message");
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-    cr_assert_not_null(strstr(text, part), "\"%s\" does not contain \"%s\"", text, part);
 }
 
 /* ------------------------------------------------------------ round trips */
@@ -439,8 +403,7 @@ Test(reader_hdf5, rate_attribute_gives_regular_time)
 {
     const char *path = tmp_path("rate.h5");
     const double rate = 7.3;
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F32LE, rate);
     H5Fclose(file);
 
@@ -457,8 +420,7 @@ Test(reader_hdf5, rate_attribute_gives_regular_time)
 Test(reader_hdf5, integer_rate_attribute)
 {
     const char *path = tmp_path("rate_int.h5");
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_rate(file, H5T_STD_I32LE, 20);
     H5Fclose(file);
     nt_recording *rec = read_ok(path);
@@ -473,8 +435,7 @@ Test(reader_hdf5, time_dataset_wins_and_is_kept_exactly)
     double t[N_FRAMES];
     for (size_t i = 0; i < N_FRAMES; i++)
         t[i] = 0.1 * (double)i + 0.013 * (double)(i % 3) + 1e-9 * (double)(i * i);
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F64LE, 20);
     write_doubles(file, "/time", t, N_FRAMES);
     H5Fclose(file);
@@ -493,8 +454,7 @@ Test(reader_hdf5, constant_time_gives_nan_rate)
 {
     const char *path = tmp_path("time_flat.h5");
     double t[N_FRAMES] = {0};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/time", t, N_FRAMES);
     H5Fclose(file);
     nt_recording *rec = read_ok(path);
@@ -509,8 +469,7 @@ Test(reader_hdf5, time_length_mismatch)
     double t[N_FRAMES - 1];
     for (size_t i = 0; i < N_FRAMES - 1; i++)
         t[i] = 0.05 * (double)i;
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/time", t, N_FRAMES - 1);
     H5Fclose(file);
     nt_error err;
@@ -521,8 +480,7 @@ Test(reader_hdf5, time_length_mismatch)
 Test(reader_hdf5, negative_or_nan_rate_is_invalid)
 {
     const char *path = tmp_path("rate_bad.h5");
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F64LE, -5);
     H5Fclose(file);
     nt_error err;
@@ -531,8 +489,7 @@ Test(reader_hdf5, negative_or_nan_rate_is_invalid)
                      "/traces: rate_hz attribute is -5, must be a positive number of Hz",
                      "message");
 
-    file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F64LE, NAN);
     H5Fclose(file);
     read_fails(path, NULL, NT_ERR_INVALID, &err);
@@ -542,8 +499,7 @@ Test(reader_hdf5, negative_or_nan_rate_is_invalid)
 Test(reader_hdf5, rate_attribute_must_be_one_number)
 {
     const char *path = tmp_path("rate_two.h5");
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     hid_t dset = H5Dopen2(file, "/traces", H5P_DEFAULT);
     hsize_t two = 2;
     double rates[2] = {20, 30};
@@ -566,8 +522,7 @@ Test(reader_hdf5, onsets_with_variable_length_labels)
     const char *path = tmp_path("stim_vlen.h5");
     static const double onsets[] = {1.0, 2.5, 4.0};
     static const char *const labels[] = {"ctrl", "dopamine 10 \xc2\xb5M", ""};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim/onsets", onsets, 3);
     write_vlen_strings(file, "/stim/labels", labels, 3);
     H5Fclose(file);
@@ -589,8 +544,7 @@ Test(reader_hdf5, fixed_length_labels_null_and_space_padded)
     static const H5T_str_t pads[] = {H5T_STR_NULLPAD, H5T_STR_NULLTERM, H5T_STR_SPACEPAD};
     for (size_t p = 0; p < 3; p++) {
         const char *path = tmp_path("stim_fixed.h5");
-        hid_t file = create_file(path);
-        write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+        hid_t file = create_with_traces(path);
         write_doubles(file, "/stim/onsets", onsets, 3);
         write_fixed_strings(file, "/stim/labels", labels, 3, 10, pads[p]);
         H5Fclose(file);
@@ -607,8 +561,7 @@ Test(reader_hdf5, fixed_length_labels_null_and_space_padded)
 Test(reader_hdf5, scalar_onset_counts_as_one)
 {
     const char *path = tmp_path("stim_scalar.h5");
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     hid_t space = H5Screate(H5S_SCALAR);
     hid_t group = H5Gcreate2(file, "/stim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     hid_t dset = H5Dcreate2(group, "onsets", H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT,
@@ -632,8 +585,7 @@ Test(reader_hdf5, label_count_mismatch)
     const char *path = tmp_path("stim_mismatch.h5");
     static const double onsets[] = {1.0, 2.0, 3.0};
     static const char *const labels[] = {"a", "b"};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim/onsets", onsets, 3);
     write_vlen_strings(file, "/stim/labels", labels, 2);
     H5Fclose(file);
@@ -647,8 +599,7 @@ Test(reader_hdf5, onsets_must_be_1d_numbers)
     const char *path = tmp_path("stim_2d.h5");
     hsize_t dims[2] = {2, 2};
     double v[4] = {1, 2, 3, 4};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     H5Dclose(make_dataset(file, "/stim/onsets", H5T_IEEE_F64LE, 2, dims, CONTIGUOUS, v));
     H5Fclose(file);
     nt_error err;
@@ -657,8 +608,7 @@ Test(reader_hdf5, onsets_must_be_1d_numbers)
                      "message");
 
     static const char *const text[] = {"1.0"};
-    file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    file = create_with_traces(path);
     write_vlen_strings(file, "/stim/onsets", text, 1);
     H5Fclose(file);
     read_fails(path, NULL, NT_ERR_FORMAT, &err);
@@ -669,8 +619,7 @@ Test(reader_hdf5, stim_must_be_a_group)
 {
     const char *path = tmp_path("stim_dataset.h5");
     static const double onsets[] = {1.0};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim", onsets, 1);
     H5Fclose(file);
     nt_error err;
@@ -683,8 +632,7 @@ Test(reader_hdf5, labels_declaring_a_trillion_entries_are_refused)
     const char *path = tmp_path("labels_huge.h5");
     static const double onsets[] = {1.0, 2.0};
     hsize_t dims[1] = {1000000000000ull}, chunk[1] = {1024};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim/onsets", onsets, 2);
     hid_t type = H5Tcopy(H5T_C_S1);
     H5Tset_size(type, H5T_VARIABLE);
@@ -710,8 +658,7 @@ Test(reader_hdf5, oversized_fixed_length_strings_are_refused)
     const char *path = tmp_path("labels_wide.h5");
     static const double onsets[] = {1.0};
     static const char *const labels[] = {"x"};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim/onsets", onsets, 1);
     write_fixed_strings(file, "/stim/labels", labels, 1, 5000, H5T_STR_NULLPAD);
     H5Fclose(file);
@@ -727,8 +674,7 @@ Test(reader_hdf5, roi_names)
 {
     const char *path = tmp_path("names.h5");
     static const char *const names[] = {"bouton 1", "bouton 2", "soma"};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_vlen_strings(file, "/rois/names", names, N_ROIS);
     H5Fclose(file);
     nt_recording *rec = read_ok(path);
@@ -737,8 +683,7 @@ Test(reader_hdf5, roi_names)
         cr_assert_str_eq(rec->roi_names[r], names[r], "name %zu", r);
     nt_recording_free(rec);
 
-    file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    file = create_with_traces(path);
     write_fixed_strings(file, "/rois/names", names, N_ROIS, 8, H5T_STR_NULLPAD);
     H5Fclose(file);
     rec = read_ok(path);
@@ -750,8 +695,7 @@ Test(reader_hdf5, roi_name_count_mismatch)
 {
     const char *path = tmp_path("names_short.h5");
     static const char *const names[] = {"a", "b"};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_vlen_strings(file, "/rois/names", names, 2);
     H5Fclose(file);
     nt_error err;
@@ -1405,8 +1349,7 @@ Test(reader_hdf5, time_dataset_overrides_time)
         t[i] = 0.125 * (double)i + 0.001 * (double)(i % 2);
         other[i] = (double)i;
     }
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F64LE, 20);
     write_doubles(file, "/time", other, N_FRAMES);
     write_doubles(file, "/clock/frame_s", t, N_FRAMES);
@@ -1440,8 +1383,7 @@ Test(reader_hdf5, stim_dataset_overrides_onsets_without_labels)
     const char *path = tmp_path("stim_ds.h5");
     static const double onsets[] = {1.0, 2.0}, mine[] = {0.25, 0.75, 1.25};
     static const char *const labels[] = {"a", "b"};
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_doubles(file, "/stim/onsets", onsets, 2);
     write_vlen_strings(file, "/stim/labels", labels, 2);
     write_doubles(file, "/events/stim_s", mine, 3);
@@ -1549,8 +1491,7 @@ Test(reader_hdf5, companions_apply_to_any_dataset_but_names_only_to_traces)
     double t[N_FRAMES];
     for (size_t i = 0; i < N_FRAMES; i++)
         t[i] = 0.1 * (double)i;
-    hid_t file = create_file(path);
-    write_traces(file, H5T_STD_U16LE, N_ROIS, N_FRAMES, CONTIGUOUS, 1000);
+    hid_t file = create_with_traces(path);
     write_vlen_strings(file, "/rois/names", names, N_ROIS);
     write_doubles(file, "/time", t, N_FRAMES);
     write_doubles(file, "/stim/onsets", onsets, 1);

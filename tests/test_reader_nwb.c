@@ -14,9 +14,9 @@
  * tests cover the same reader code there.
  */
 #include "h5util.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,47 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[64];
-
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nt_test_nwb_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("nwb");
 }
 
-static void teardown(void)
-{
-    DIR *dir = opendir(tmp_dir);
-    if (dir == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char path[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(reader_nwb, .init = setup, .fini = teardown, .timeout = 120);
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static unsigned next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
-    return p;
-}
-
-static void assert_contains(const char *text, const char *part)
-{
-    cr_assert_not_null(strstr(text, part), "\"%s\" does not contain \"%s\"", text, part);
-}
+TestSuite(reader_nwb, .init = setup, .fini = tmp_dir_remove, .timeout = 120);
 
 /* ---------------------------------------------------- writing (C API) */
 
@@ -959,13 +924,6 @@ Test(reader_nwb, huge_declared_data_is_refused_before_allocation)
     cr_assert_eq(rec->n_rois, 1000000, "n_rois");
     cr_assert_eq(rec->n_frames, 10000000, "n_frames");
     nt_recording_free(rec);
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-    return st.st_size;
 }
 
 Test(reader_nwb, truncated_files_fail_cleanly)

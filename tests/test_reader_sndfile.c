@@ -6,9 +6,9 @@
  */
 #include "internal.h"
 #include "reader_sndfile.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <math.h>
 #include <sndfile.h>
 #include <stdint.h>
@@ -18,49 +18,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[64];
-
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nt_test_sndfile_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("sndfile");
 }
 
-static void teardown(void)
-{
-    DIR *dir = opendir(tmp_dir);
-    if (dir == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char path[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(reader_sndfile, .init = setup, .fini = teardown);
+TestSuite(reader_sndfile, .init = setup, .fini = tmp_dir_remove);
 
 /* ------------------------------------------------------------- helpers */
 
 #define N_CH 3
 #define N_FRAMES 50
 #define RATE 1000
-
-/* Path of name inside the test's directory (a few calls may be alive at once). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static unsigned next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
-    return p;
-}
 
 /* The known sample of channel r, frame f: base + 10 r + f, negated on odd
  * channels when alternate is set, so that the sign path is exercised. */
@@ -169,40 +138,10 @@ static void round_trip(const char *name, int format, double base, int alternate,
     free(v);
 }
 
-static long file_size(const char *path)
-{
-    struct stat st;
-    cr_assert_eq(stat(path, &st), 0, "stat %s", path);
-    return (long)st.st_size;
-}
-
 /* Cuts the file at path to size bytes. */
 static void truncate_to(const char *path, long size)
 {
     cr_assert_eq(truncate(path, (off_t)size), 0, "cannot truncate %s", path);
-}
-
-/* Reads the whole file into a new buffer; *size receives its length. */
-static unsigned char *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    long n = file_size(path);
-    unsigned char *buf = malloc((size_t)n + 1);
-    cr_assert_not_null(buf, "malloc");
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n, "short read of %s", path);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
-/* Writes n bytes to path. */
-static void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(data, 1, n, f), n, "short write to %s", path);
-    cr_assert_eq(fclose(f), 0);
 }
 
 /* Overwrites 4 bytes at offset of the file with the little-endian value. */
@@ -614,7 +553,7 @@ Test(reader_sndfile, riff_magic_with_garbage_is_a_format_error)
 {
     static const char garbage[] = "RIFFgarbagegarbagegarbagegarbagegarbagegarbagegarbage";
     const char *path = tmp_path("garbage.wav");
-    write_bytes(path, garbage, sizeof garbage - 1);
+    write_file(path, garbage, sizeof garbage - 1);
     nt_error err = {0, ""};
     expect_failure(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert(strstr(err.message, "not an audio file") != NULL, "%s", err.message);
@@ -626,7 +565,7 @@ Test(reader_sndfile, wave_with_garbage_chunks_is_corrupt)
 {
     static const char garbage[] = "RIFF\x40\0\0\0WAVEgarbagegarbagegarbagegarbagegarbage";
     const char *path = tmp_path("garbage.wav");
-    write_bytes(path, garbage, sizeof garbage - 1);
+    write_file(path, garbage, sizeof garbage - 1);
     nt_error err = {0, ""};
     expect_failure(path, NULL, NT_ERR_CORRUPT, &err);
 }

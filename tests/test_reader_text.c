@@ -5,9 +5,9 @@
  * be compared with ==.
  */
 #include "internal.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,54 +16,12 @@
 
 /* ------------------------------------------------------------ fixtures */
 
-static char tmp_dir[64];
-
 static void make_tmp_dir(void)
 {
-    strcpy(tmp_dir, "/tmp/nt_test_text_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("text");
 }
 
-static void remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (d == NULL)
-        return;
-    struct dirent *ent;
-    char path[512];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
-
-TestSuite(reader_text, .init = make_tmp_dir, .fini = remove_tmp_dir);
-
-/* Writes len bytes into tmp_dir/name; returns the path (static storage,
- * four paths in rotation). */
-static const char *write_bytes(const char *name, const char *data, size_t len)
-{
-    static char paths[4][512];
-    static int next;
-    char *path = paths[next];
-    next = (next + 1) % 4;
-    snprintf(path, sizeof paths[0], "%s/%s", tmp_dir, name);
-    FILE *fp = fopen(path, "wb");
-    cr_assert_not_null(fp, "cannot create %s", path);
-    cr_assert_eq(fwrite(data, 1, len, fp), len);
-    cr_assert_eq(fclose(fp), 0);
-    return path;
-}
-
-static const char *write_text(const char *name, const char *text)
-{
-    return write_bytes(name, text, strlen(text));
-}
+TestSuite(reader_text, .init = make_tmp_dir, .fini = tmp_dir_remove);
 
 /* Reads path with the default options; asserts success. */
 static nt_recording *read_ok(const char *path, const nt_read_options *opts)
@@ -130,11 +88,11 @@ Test(reader_text, imagej_multi_measure)
 {
     /* As ImageJ saves a Multi Measure table: row numbers under " ", then
      * Area/Mean/Min/Max per ROI. Only the Mean columns are traces. */
-    const char *p = write_text("Results.csv", " ,Area1,Mean1,Min1,Max1,Area2,Mean2,Min2,Max2\n"
-                                              "1,12,100.5,90,110,30,200.25,190,210\n"
-                                              "2,12,101.5,91,111,30,201.75,191,211\n"
-                                              "3,12,99.125,89,109,30,NaN,192,212\n"
-                                              "4,12,98,88,108,30,203,193,213\n");
+    const char *p = tmp_write_text("Results.csv", " ,Area1,Mean1,Min1,Max1,Area2,Mean2,Min2,Max2\n"
+                                                  "1,12,100.5,90,110,30,200.25,190,210\n"
+                                                  "2,12,101.5,91,111,30,201.75,191,211\n"
+                                                  "3,12,99.125,89,109,30,NaN,192,212\n"
+                                                  "4,12,98,88,108,30,203,193,213\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 2, 4);
     const char *const names[] = {"Mean1", "Mean2"};
@@ -153,9 +111,9 @@ Test(reader_text, imagej_single_mean_and_named_rois)
 {
     /* One ROI: plain "Mean", with a text Label column that must be skipped
      * without being parsed. */
-    const char *p = write_text("single.csv", " ,Label,Area,Mean\n"
-                                             "1,stack:1,4,10.5\n"
-                                             "2,stack:2,4,11.5\n");
+    const char *p = tmp_write_text("single.csv", " ,Label,Area,Mean\n"
+                                                 "1,stack:1,4,10.5\n"
+                                                 "2,stack:2,4,11.5\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 1, 2);
     const char *const single[] = {"Mean"};
@@ -166,7 +124,7 @@ Test(reader_text, imagej_single_mean_and_named_rois)
     nt_recording_free(rec);
 
     /* Named ROIs: ImageJ writes Mean(name). */
-    p = write_text("named.csv", " ,Mean(soma),Area(soma),Mean(bouton 2)\n1,5,9,6\n2,7,9,8\n");
+    p = tmp_write_text("named.csv", " ,Mean(soma),Area(soma),Mean(bouton 2)\n1,5,9,6\n2,7,9,8\n");
     rec = read_ok(p, NULL);
     assert_shape(rec, 2, 2);
     const char *const named[] = {"Mean(soma)", "Mean(bouton 2)"};
@@ -180,12 +138,12 @@ Test(reader_text, imagej_single_mean_and_named_rois)
 Test(reader_text, generic_table_with_time_column)
 {
     /* Irregular times must be kept as written, not regularised. */
-    const char *p = write_text("t.csv", "time_s,roi_a,roi_b,roi_c\n"
-                                        "0,1,10,100\n"
-                                        "0.1,2,20,200\n"
-                                        "0.25,3,30,300\n"
-                                        "0.4,4,40,400\n"
-                                        "0.53,5,50,500\n");
+    const char *p = tmp_write_text("t.csv", "time_s,roi_a,roi_b,roi_c\n"
+                                            "0,1,10,100\n"
+                                            "0.1,2,20,200\n"
+                                            "0.25,3,30,300\n"
+                                            "0.4,4,40,400\n"
+                                            "0.53,5,50,500\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 3, 5);
     const char *const names[] = {"roi_a", "roi_b", "roi_c"};
@@ -208,7 +166,7 @@ Test(reader_text, time_in_milliseconds_and_index_column_skipped)
 {
     /* "Frame" first is an index; "Time_ms" (any case) is milliseconds; the
      * header is trimmed. */
-    const char *p = write_text("ms.csv", "Frame, Time_ms ,cell 1\n0,0,7\n1,50,8\n2,100,9\n");
+    const char *p = tmp_write_text("ms.csv", "Frame, Time_ms ,cell 1\n0,0,7\n1,50,8\n2,100,9\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 1, 3);
     const char *const names[] = {"cell 1"};
@@ -222,7 +180,7 @@ Test(reader_text, time_in_milliseconds_and_index_column_skipped)
 
 Test(reader_text, tsv)
 {
-    const char *p = write_text("a.tsv", "left\tright\n1.5\t2.5\n3.5\t4.5\n5.5\t6.5\n");
+    const char *p = tmp_write_text("a.tsv", "left\tright\n1.5\t2.5\n3.5\t4.5\n5.5\t6.5\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 2, 3);
     const char *const names[] = {"left", "right"};
@@ -236,7 +194,7 @@ Test(reader_text, tsv)
 
 Test(reader_text, semicolon)
 {
-    const char *p = write_text("a.csv", "t;x;y\n0;1;2\n1;3;4\n");
+    const char *p = tmp_write_text("a.csv", "t;x;y\n0;1;2\n1;3;4\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 2, 2);
     const char *const names[] = {"x", "y"};
@@ -250,7 +208,7 @@ Test(reader_text, semicolon)
 
     /* Decimal commas: ';' splits the header, ',' does not, so ';' is the
      * delimiter; the cells are then refused (only '.' is a decimal point). */
-    p = write_text("dc.csv", "a;b\n1,5;2,5\n3,25;4,5\n");
+    p = tmp_write_text("dc.csv", "a;b\n1,5;2,5\n3,25;4,5\n");
     nt_error err;
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 2, column 1: '1,5' is not a number");
@@ -260,7 +218,7 @@ Test(reader_text, quoted_header_with_delimiter_inside)
 {
     /* The delimiter probe and the table both go through the RFC 4180
      * reader: a comma inside quotes is part of the name. */
-    const char *p = write_text("q.csv", "\"ROI 1, soma\",\"ROI \"\"2\"\"\"\n1,2\n3,4\n");
+    const char *p = tmp_write_text("q.csv", "\"ROI 1, soma\",\"ROI \"\"2\"\"\"\n1,2\n3,4\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 2, 2);
     const char *const names[] = {"ROI 1, soma", "ROI \"2\""};
@@ -271,7 +229,7 @@ Test(reader_text, quoted_header_with_delimiter_inside)
 Test(reader_text, no_header_rois_by_frames)
 {
     /* numpy.savetxt of a [rois][frames] array: no header, one row per ROI. */
-    const char *p = write_text("rbf.csv", "1.0e+00 ,2,3,4,5\n6,7,8,9,10\n-1,-2,-3,-4,-5\n");
+    const char *p = tmp_write_text("rbf.csv", "1.0e+00 ,2,3,4,5\n6,7,8,9,10\n-1,-2,-3,-4,-5\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 3, 5);
     const float r0[] = {1, 2, 3, 4, 5}, r1[] = {6, 7, 8, 9, 10}, r2[] = {-1, -2, -3, -4, -5};
@@ -287,7 +245,7 @@ Test(reader_text, no_header_rois_by_frames)
 Test(reader_text, one_column_without_header_is_one_trace)
 {
     /* numpy.savetxt of a 1-D trace: one value per line. */
-    const char *p = write_text("one.csv", "5\n6\n7\n8\n");
+    const char *p = tmp_write_text("one.csv", "5\n6\n7\n8\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 1, 4);
     const float v[] = {5, 6, 7, 8};
@@ -301,7 +259,7 @@ Test(reader_text, explicit_layout_overrides)
     nt_read_options_default(&o);
 
     /* No header, read as frames-by-ROIs: each column a ROI, unnamed. */
-    const char *p = write_text("m.csv", "1,2,3\n4,5,6\n");
+    const char *p = tmp_write_text("m.csv", "1,2,3\n4,5,6\n");
     o.layout = NT_LAYOUT_FRAMES_BY_ROIS;
     nt_recording *rec = read_ok(p, &o);
     assert_shape(rec, 3, 2);
@@ -314,7 +272,7 @@ Test(reader_text, explicit_layout_overrides)
 
     /* A header (frame labels), read as ROIs-by-frames: the header row is
      * skipped, each data row is a ROI. */
-    p = write_text("h.csv", "f0,f1,f2\n1,2,3\n4,5,6\n");
+    p = tmp_write_text("h.csv", "f0,f1,f2\n1,2,3\n4,5,6\n");
     o.layout = NT_LAYOUT_ROIS_BY_FRAMES;
     rec = read_ok(p, &o);
     assert_shape(rec, 2, 3);
@@ -325,7 +283,7 @@ Test(reader_text, explicit_layout_overrides)
     nt_recording_free(rec);
 
     /* A numeric header forced with header = 1: the names are kept. */
-    p = write_text("n.csv", "1,2\n10,20\n11,21\n");
+    p = tmp_write_text("n.csv", "1,2\n10,20\n11,21\n");
     o.layout = NT_LAYOUT_AUTO;
     o.header = 1;
     rec = read_ok(p, &o);
@@ -346,7 +304,7 @@ Test(reader_text, explicit_layout_overrides)
 
 Test(reader_text, crlf_line_ends)
 {
-    const char *p = write_text("crlf.csv", "t,a,b\r\n0,1,2\r\n0.5,3,4\r\n1,5,6\r\n");
+    const char *p = tmp_write_text("crlf.csv", "t,a,b\r\n0,1,2\r\n0.5,3,4\r\n1,5,6\r\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 2, 3);
     const char *const names[] = {"a", "b"};
@@ -361,7 +319,7 @@ Test(reader_text, crlf_line_ends)
 Test(reader_text, utf8_bom)
 {
     /* The BOM must not become part of the first header ("time"). */
-    const char *p = write_text("bom.csv", "\xEF\xBB\xBFtime,\xC2\xB5m\n0,1\n0.5,2\n");
+    const char *p = tmp_write_text("bom.csv", "\xEF\xBB\xBFtime,\xC2\xB5m\n0,1\n0.5,2\n");
     nt_recording *rec = read_ok(p, NULL);
     assert_shape(rec, 1, 2);
     const char *const names[] = {"\xC2\xB5m"};
@@ -371,7 +329,7 @@ Test(reader_text, utf8_bom)
     nt_recording_free(rec);
 
     /* Without a header: a BOM before the first number. */
-    p = write_text("bom2.csv", "\xEF\xBB\xBF" "1,2\n3,4\n");
+    p = tmp_write_text("bom2.csv", "\xEF\xBB\xBF" "1,2\n3,4\n");
     rec = read_ok(p, NULL);
     assert_shape(rec, 2, 2);
     const float r0[] = {1, 2};
@@ -381,7 +339,7 @@ Test(reader_text, utf8_bom)
 
 Test(reader_text, nan_inf_and_out_of_float_range)
 {
-    const char *p = write_text("x.csv", "a,b\nnan,1e300\n-inf,-1e300\n");
+    const char *p = tmp_write_text("x.csv", "a,b\nnan,1e300\n-inf,-1e300\n");
     nt_recording *rec = read_ok(p, NULL);
     const float a[] = {NAN, -INFINITY}, b[] = {INFINITY, -INFINITY};
     assert_trace(rec, 0, a);
@@ -391,7 +349,7 @@ Test(reader_text, nan_inf_and_out_of_float_range)
 
 Test(reader_text, header_only)
 {
-    const char *p = write_text("h.csv", "time,a,b\n0,1,2\n0.25,3,4\n0.5,5,6\n");
+    const char *p = tmp_write_text("h.csv", "time,a,b\n0,1,2\n0.25,3,4\n0.5,5,6\n");
     nt_read_options o;
     nt_read_options_default(&o);
     o.header_only = 1;
@@ -407,7 +365,7 @@ Test(reader_text, header_only)
     nt_recording_free(rec);
 
     /* The cells are still checked. */
-    p = write_text("bad.csv", "a\n1\nx\n");
+    p = tmp_write_text("bad.csv", "a\n1\nx\n");
     nt_error err;
     read_fails(p, &o, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 3, column 1: 'x' is not a number");
@@ -418,7 +376,7 @@ Test(reader_text, header_only)
 Test(reader_text, max_bytes_limit)
 {
     /* 3 ROIs x 4 frames = 48 bytes of float32. */
-    const char *p = write_text("big.csv", "a,b,c\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n");
+    const char *p = tmp_write_text("big.csv", "a,b,c\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n");
     nt_read_options o;
     nt_read_options_default(&o);
     o.max_bytes = 48;
@@ -441,7 +399,7 @@ Test(reader_text, max_bytes_limit)
             text[len++] = f + 1 < n_frames ? ',' : '\n';
         }
     }
-    p = write_bytes("long.csv", text, len);
+    p = tmp_write("long.csv", text, len);
     free(text);
     o.max_bytes = (size_t)1 << 20;
     read_fails(p, &o, NT_ERR_TOO_LARGE, &err);
@@ -459,36 +417,36 @@ Test(reader_text, max_bytes_limit)
 
 Test(reader_text, malformed_cell)
 {
-    const char *p = write_text("bad.csv", "a,b,c\n1,2,3\n4,5,6\n7,abc,9\n");
+    const char *p = tmp_write_text("bad.csv", "a,b,c\n1,2,3\n4,5,6\n7,abc,9\n");
     nt_error err;
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 4, column 2: 'abc' is not a number");
 
     /* A long cell is cut in the message; an empty cell is named as such. */
-    p = write_text("long.csv", "a,b\n1,0123456789012345678901234567890123456789xyz\n");
+    p = tmp_write_text("long.csv", "a,b\n1,0123456789012345678901234567890123456789xyz\n");
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "line 2, column 2: '0123456789012345678901234567890123456789...' is not a "
                      "number");
-    p = write_text("empty.csv", "a,b\n1,2\n3,\n");
+    p = tmp_write_text("empty.csv", "a,b\n1,2\n3,\n");
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 3, column 2: empty cell, expected a number");
 }
 
 Test(reader_text, ragged_row)
 {
-    const char *p = write_text("ragged.csv", "a,b,c\n1,2,3\n4,5,6\n7,8,9\n1,2,3\n4,5,6\n7,8\n");
+    const char *p = tmp_write_text("ragged.csv", "a,b,c\n1,2,3\n4,5,6\n7,8,9\n1,2,3\n4,5,6\n7,8\n");
     nt_error err;
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 7: 2 fields, expected 3");
 
     /* A blank line inside the table is a row of one field. */
-    p = write_text("blank.csv", "a,b\n1,2\n\n3,4\n");
+    p = tmp_write_text("blank.csv", "a,b\n1,2\n\n3,4\n");
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 3: 1 field, expected 2");
 
     /* Ragged in the ROIs-by-frames layout, the first row setting the count. */
-    p = write_text("rbf.csv", "1,2,3\n4,5,6,7\n");
+    p = tmp_write_text("rbf.csv", "1,2,3\n4,5,6,7\n");
     read_fails(p, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "line 2: 4 fields, expected 3");
 }
@@ -496,28 +454,28 @@ Test(reader_text, ragged_row)
 Test(reader_text, empty_and_header_only_files)
 {
     nt_error err;
-    read_fails(write_text("empty.csv", ""), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("empty.csv", ""), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "file is empty");
 
-    read_fails(write_text("blank.csv", "\n\r\n\n"), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("blank.csv", "\n\r\n\n"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no data: the file holds only blank lines");
 
-    read_fails(write_text("header.csv", "time,a,b\n"), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("header.csv", "time,a,b\n"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no data rows after the header (line 1)");
 
     /* Leading blank lines are skipped; the header's line is named. */
-    read_fails(write_text("header2.csv", "\n\n Mean1,Mean2\n\n"), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("header2.csv", "\n\n Mean1,Mean2\n\n"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no data rows after the header (line 3)");
 }
 
 Test(reader_text, header_without_roi_columns_or_with_two_time_columns)
 {
     nt_error err;
-    read_fails(write_text("t.csv", "frame,time\n0,0\n1,1\n"), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("t.csv", "frame,time\n0,0\n1,1\n"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "line 1: no ROI columns (the header has only time and index columns)");
 
-    read_fails(write_text("tt.csv", "time,a,time_ms\n0,1,0\n1,2,1000\n"), NULL, NT_ERR_FORMAT,
+    read_fails(tmp_write_text("tt.csv", "time,a,time_ms\n0,1,0\n1,2,1000\n"), NULL, NT_ERR_FORMAT,
                &err);
     cr_assert_str_eq(err.message,
                      "line 1, column 3: a second time column ('time_ms'; column 1 is one "
@@ -527,7 +485,7 @@ Test(reader_text, header_without_roi_columns_or_with_two_time_columns)
 Test(reader_text, malformed_csv_is_reported_with_its_place)
 {
     nt_error err;
-    read_fails(write_text("q.csv", "a,b\n1,2\n3,\"4\n"), NULL, NT_ERR_FORMAT, &err);
+    read_fails(tmp_write_text("q.csv", "a,b\n1,2\n3,\"4\n"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "line 3, column 2: quoted field not closed before the end of the file");
 }
@@ -536,7 +494,7 @@ Test(reader_text, bad_arguments_and_missing_files)
 {
     nt_error err;
     nt_read_options o;
-    const char *p = write_text("ok.csv", "1,2\n");
+    const char *p = tmp_write_text("ok.csv", "1,2\n");
     nt_read_options_default(&o);
     o.delimiter = '|';
     read_fails(p, &o, NT_ERR_INVALID, &err);

@@ -7,10 +7,10 @@
  */
 #include "internal.h"
 #include "writer_hdf5.h"
+#include "testutil.h"
 
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
-#include <dirent.h>
 #include <hdf5.h>
 #include <math.h>
 #include <signal.h>
@@ -22,88 +22,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char tmp_dir[64];
-
 static void setup(void)
 {
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/nt_test_writer_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed");
+    tmp_dir_create("writer");
 }
 
-static void teardown(void)
-{
-    DIR *dir = opendir(tmp_dir);
-    if (dir == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL) {
-        char path[512];
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, e->d_name);
-        if (unlink(path) != 0)
-            rmdir(path);
-    }
-    closedir(dir);
-    rmdir(tmp_dir);
-}
-
-TestSuite(writer_hdf5, .init = setup, .fini = teardown);
+TestSuite(writer_hdf5, .init = setup, .fini = tmp_dir_remove);
 
 /* ------------------------------------------------------------- helpers */
-
-/* Path of name inside the test's directory (a few may be alive at once). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[4][512];
-    static unsigned next;
-    char *p = buf[next++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", tmp_dir, name);
-    return p;
-}
 
 /* Number of entries of the test directory whose name contains ".tmp.". */
 static int count_temporaries(void)
 {
-    int n = 0;
-    DIR *dir = opendir(tmp_dir);
-    cr_assert_not_null(dir, "opendir");
-    struct dirent *e;
-    while ((e = readdir(dir)) != NULL)
-        n += strstr(e->d_name, ".tmp.") != NULL;
-    closedir(dir);
-    return n;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* The whole content of path (new; free) and its length. */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
-    long size = ftell(f);
-    cr_assert_geq(size, 0);
-    rewind(f);
-    unsigned char *buf = malloc((size_t)size + 1);
-    cr_assert_not_null(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size, "short read of %s", path);
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f, "cannot create %s", path);
-    fputs(text, f);
-    cr_assert_eq(fclose(f), 0);
+    return count_entries_containing(tmp_dir, ".tmp.");
 }
 
 static void assert_file_is(const char *path, const char *text)
@@ -489,7 +420,7 @@ Test(writer_hdf5, writing_twice_gives_identical_bytes)
 Test(writer_hdf5, replaces_an_existing_file_with_the_mode_of_a_new_file)
 {
     const char *path = tmp_path("old.h5");
-    write_text(path, "not an HDF5 file");
+    write_file_text(path, "not an HDF5 file");
     chmod(path, 0600);
     mode_t old_mask = umask(027);
     nt_recording *rec = make_rec(1, 10, counts_u16);
@@ -537,7 +468,7 @@ Test(writer_hdf5, path_naming_a_directory_is_refused)
 Test(writer_hdf5, invalid_recording_leaves_existing_file_untouched)
 {
     const char *path = tmp_path("keep.h5");
-    write_text(path, "previous content");
+    write_file_text(path, "previous content");
     nt_error err = {0, ""};
 
     nt_recording *empty = nt_recording_new(0, 0); /* traces == NULL */
@@ -583,7 +514,7 @@ static float noisy(size_t r, size_t f)
 Test(writer_hdf5, failure_while_writing_removes_the_temporary_and_prints_nothing)
 {
     const char *path = tmp_path("full.h5");
-    write_text(path, "previous content");
+    write_file_text(path, "previous content");
     nt_recording *rec = make_rec(4, 100000, noisy); /* 1.6 MB of float32 */
     H5E_auto2_t func_before = NULL, func_after = NULL;
     void *data_before = NULL, *data_after = NULL;
@@ -816,7 +747,7 @@ Test(writer_hdf5, traces_writer_discard_leaves_no_file)
     cr_assert_not(file_exists(path));
     cr_assert_eq(count_temporaries(), 0);
 
-    write_text(kept, "previous content");
+    write_file_text(kept, "previous content");
     cr_assert_eq(nt_traces_writer_create(kept, &tw, NULL), NT_OK);
     cr_assert_eq(add_windows(tw, "a", &a, NULL, NULL, NULL), NT_OK);
     cr_assert_eq(nt_traces_writer_close(tw, 0, NULL), NT_OK);
@@ -867,7 +798,7 @@ Test(writer_hdf5, traces_writer_failed_commit_removes_the_temporary)
 {
     windows big;
     const char *path = tmp_path("wfull.h5");
-    write_text(path, "previous content");
+    write_file_text(path, "previous content");
     windows_fill(&big, 0, 4, 20, 5000); /* 1.6 MB of float32 per dataset */
     for (size_t i = 0; i < 4 * 20 * 5000; i++)
         big.d[i] = noisy(i, i / 3);

@@ -7,6 +7,7 @@
 #   make sanitize   the same tests under ASan + UBSan (build/sanitize)
 #   make valgrind   the unit and CLI tests under valgrind memcheck
 #   make bench      the benchmark against the Python peer and the I/O floor
+#   make accuracy   detection accuracy on recordings of known truth, vs the peer
 #   make samples    regenerate samples/ (needs python3-numpy/h5py)
 #   make golden     rewrite samples/expected.csv from the current build
 #
@@ -57,7 +58,7 @@ BIN      := $(BUILD)/nirtrace
 TESTBIN  := $(BUILD)/nirtrace-tests
 SAMPLES  := $(sort $(wildcard samples/*.h5))
 
-.PHONY: all demo check test golden-check test-formats pydeps bench sanitize valgrind samples golden clean help
+.PHONY: all demo check test golden-check test-formats pydeps bench accuracy sanitize valgrind samples golden clean help
 
 all: $(BIN)
 
@@ -136,6 +137,11 @@ $(BUILD)/h5floor: scripts/h5floor.c
 bench: $(BIN) $(BUILD)/h5floor pydeps
 	@command -v /usr/bin/time >/dev/null || scripts/install-deps --bench
 	$(PYTHON) scripts/bench --nirtrace $(abspath $(BIN)) --floor $(abspath $(BUILD)/h5floor) $(BENCH_ARGS)
+
+# The detection-accuracy benchmark: nirtrace and the Python peer on
+# generated recordings with known truth. A report, not a test.
+accuracy: $(BIN) pydeps
+	$(PYTHON) scripts/accuracy --nirtrace $(abspath $(BIN)) $(ACCURACY_ARGS)
 
 samples:
 	scripts/install-deps --python

@@ -8,6 +8,7 @@
 #   make valgrind   the unit and CLI tests under valgrind memcheck
 #   make bench      the benchmark against the Python peer and the I/O floor
 #   make accuracy   detection accuracy on recordings of known truth, vs the peer
+#   make test-slurm the Slurm job-array scripts on a one-node local cluster
 #   make samples    regenerate samples/ (needs python3-numpy/h5py)
 #   make golden     rewrite samples/expected.csv from the current build
 #
@@ -58,7 +59,7 @@ BIN      := $(BUILD)/nirtrace
 TESTBIN  := $(BUILD)/nirtrace-tests
 SAMPLES  := $(sort $(wildcard samples/*.h5))
 
-.PHONY: all demo check test golden-check test-formats pydeps bench accuracy sanitize valgrind samples golden clean help
+.PHONY: all demo check test golden-check test-formats pydeps bench accuracy test-slurm sanitize valgrind samples golden clean help
 
 all: $(BIN)
 
@@ -142,6 +143,11 @@ bench: $(BIN) $(BUILD)/h5floor pydeps
 # generated recordings with known truth. A report, not a test.
 accuracy: $(BIN) pydeps
 	$(PYTHON) scripts/accuracy --nirtrace $(abspath $(BIN)) $(ACCURACY_ARGS)
+
+# The Slurm scripts end to end on a single-node cluster on this machine
+# (Debian 12, root: installs slurm-wlm and munge on first use).
+test-slurm: $(BIN)
+	scripts/slurm/test-slurm $(abspath $(BIN))
 
 samples:
 	scripts/install-deps --python

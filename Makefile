@@ -41,8 +41,8 @@ WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prot
 OPT      ?= -O2 -g
 SAN      ?=
 ALL_CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Iinclude -Isrc -MMD -MP $(CPPFLAGS)
-ALL_CFLAGS    = -std=c11 $(WARN) $(OPT) $(SAN) $(shell pkg-config --cflags $(LIB_PCS)) $(CFLAGS)
-ALL_LDFLAGS   = $(SAN) $(LDFLAGS)
+ALL_CFLAGS    = -std=c11 -pthread $(WARN) $(OPT) $(SAN) $(shell pkg-config --cflags $(LIB_PCS)) $(CFLAGS)
+ALL_LDFLAGS   = -pthread $(SAN) $(LDFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(LIB_PCS)) -lm
 TEST_CFLAGS := $(shell pkg-config --cflags criterion 2>/dev/null)
 TEST_LIBS   := $(shell pkg-config --libs criterion 2>/dev/null)

@@ -245,6 +245,12 @@ typedef struct nt_params {
     int jitter_frames;     /* stimulus timing tolerance, frames either side */
     double peak_max_s;     /* the peak is searched at most this long after the stimulus */
     double decay_max_s;    /* the decay is followed at most this long after the stimulus */
+    /* Threads nt_analyzer_execute may use, ROIs being shared among them:
+     * 0 (the default) for one per online CPU, 1 to run in the calling thread
+     * only. The results are the same for any value. Recordings too small
+     * to gain (under 100000 samples per thread) use fewer. Not an analysis
+     * parameter: nt_params_json leaves it out. */
+    int threads;
 } nt_params;
 
 /* Fills p with the documented defaults. */

@@ -12,25 +12,45 @@
  * without assuming a rate: the trace is interpolated onto a uniform grid
  * spanning the same time, filtered there, and interpolated back onto the
  * true frame times. Every time measure uses the true frame times.
+ *
+ * ROIs are independent, so they are analysed by several threads at once
+ * (nt_params.threads): each worker has its own buffers and FFT scratch and
+ * takes the next ROI from a shared counter; a ROI's results do not depend
+ * on which worker computed it, so the output is the same for any number of
+ * threads.
  */
 #include "internal.h"
 #include "fit_model.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct nt_analyzer {
-    nt_params p;
-    nt_lowpass *lowpass; /* for the last trace length and rate seen */
-    size_t cap;          /* frames the buffers hold */
+/* One thread's working memory: the buffers of the ROI it is analysing. */
+typedef struct worker {
     double *x;           /* raw trace */
     double *xf;          /* filtered raw trace */
     double *dff;         /* ΔF/F of the current trial */
     double *yf;          /* filtered ΔF/F of the current trial */
-    double *work;        /* scratch: uniform grid, noise samples */
+    double *work;        /* scratch: uniform grid, F0, noise samples */
     double *work2;       /* scratch: medians */
+    nt_lowpass_scratch *fft; /* for the analyzer's low-pass; NULL without one */
+} worker;
+
+/* Workers beyond the first are used only when every one gets at least this
+ * many samples (ROIs x frames): below it, starting a thread costs more than
+ * it saves. */
+#define MIN_SAMPLES_PER_THREAD 100000
+
+struct nt_analyzer {
+    nt_params p;
+    nt_lowpass *lowpass; /* for the last trace length and rate seen */
+    int fft_fresh;       /* lowpass was replaced: the workers' FFT scratch is stale */
+    size_t cap;          /* frames each worker's buffers hold */
+    unsigned n_workers;  /* workers allocated */
+    worker *workers;     /* [n_workers] */
     double win_before_s; /* kept windows: [stim - before, stim + after]; 0, 0 = none */
     double win_after_s;
     size_t win_n;        /* samples per window of the last execute */
@@ -59,15 +79,25 @@ int nt_analyzer_create(const nt_params *p, nt_analyzer **out, nt_error *err)
     return NT_OK;
 }
 
-static void free_buffers(nt_analyzer *a)
+static void free_worker(worker *w)
 {
-    free(a->x);
-    free(a->xf);
-    free(a->dff);
-    free(a->yf);
-    free(a->work);
-    free(a->work2);
-    a->x = a->xf = a->dff = a->yf = a->work = a->work2 = NULL;
+    free(w->x);
+    free(w->xf);
+    free(w->dff);
+    free(w->yf);
+    free(w->work);
+    free(w->work2);
+    nt_lowpass_scratch_destroy(w->fft);
+    *w = (worker){0};
+}
+
+static void free_workers(nt_analyzer *a)
+{
+    for (unsigned k = 0; k < a->n_workers; k++)
+        free_worker(&a->workers[k]);
+    free(a->workers);
+    a->workers = NULL;
+    a->n_workers = 0;
     a->cap = 0;
 }
 
@@ -75,8 +105,8 @@ void nt_analyzer_destroy(nt_analyzer *a)
 {
     if (a == NULL)
         return;
+    free_workers(a);
     nt_lowpass_destroy(a->lowpass);
-    free_buffers(a);
     free(a->win_t);
     free(a->win_dff);
     free(a->win_filt);
@@ -150,8 +180,8 @@ static int reserve_windows(nt_analyzer *a, const nt_recording *rec, nt_error *er
 
 /* Fills the window of one (ROI, trial) row from the raw and filtered trace
  * with the trial's baseline b (NULL: the row is unmeasured, all NaN). */
-static void fill_window(nt_analyzer *a, const nt_recording *rec, size_t row, double stim,
-                        const nt_baseline *b)
+static void fill_window(const nt_analyzer *a, const worker *wk, const nt_recording *rec,
+                        size_t row, double stim, const nt_baseline *b)
 {
     const double *t = rec->time_s;
     size_t n = rec->n_frames, w = a->win_n;
@@ -168,27 +198,51 @@ static void fill_window(nt_analyzer *a, const nt_recording *rec, size_t row, dou
             continue;
         }
         double f0 = nt_baseline_f0_at(b, t[i]);
-        wd[k] = a->x[i] / f0 - 1.0;
-        wf[k] = a->xf[i] / f0 - 1.0;
+        wd[k] = wk->x[i] / f0 - 1.0;
+        wf[k] = wk->xf[i] / f0 - 1.0;
     }
 }
 
-static int reserve(nt_analyzer *a, size_t n, nt_error *err)
+/* Gives the analyzer at least n_workers workers with buffers of n frames,
+ * and every worker FFT scratch for its current low-pass (scratch made for
+ * another low-pass is replaced). */
+static int reserve(nt_analyzer *a, size_t n, unsigned n_workers, nt_error *err)
 {
-    if (n <= a->cap)
-        return NT_OK;
-    free_buffers(a);
-    a->x = malloc(n * sizeof *a->x);
-    a->xf = malloc(n * sizeof *a->xf);
-    a->dff = malloc(n * sizeof *a->dff);
-    a->yf = malloc(n * sizeof *a->yf);
-    a->work = malloc(n * sizeof *a->work);
-    a->work2 = malloc(n * sizeof *a->work2);
-    if (!a->x || !a->xf || !a->dff || !a->yf || !a->work || !a->work2) {
-        free_buffers(a);
-        return nt_error_set(err, NT_ERR_NOMEM, "out of memory for traces of %zu frames", n);
+    if (n > a->cap || n_workers > a->n_workers) {
+        free_workers(a);
+        a->workers = calloc(n_workers, sizeof *a->workers);
+        if (a->workers == NULL)
+            return nt_error_set(err, NT_ERR_NOMEM, "out of memory for %u workers", n_workers);
+        a->n_workers = n_workers;
+        for (unsigned k = 0; k < n_workers; k++) {
+            worker *w = &a->workers[k];
+            w->x = malloc(n * sizeof *w->x);
+            w->xf = malloc(n * sizeof *w->xf);
+            w->dff = malloc(n * sizeof *w->dff);
+            w->yf = malloc(n * sizeof *w->yf);
+            w->work = malloc(n * sizeof *w->work);
+            w->work2 = malloc(n * sizeof *w->work2);
+            if (!w->x || !w->xf || !w->dff || !w->yf || !w->work || !w->work2) {
+                free_workers(a);
+                return nt_error_set(err, NT_ERR_NOMEM, "out of memory for traces of %zu frames",
+                                    n);
+            }
+        }
+        a->cap = n;
     }
-    a->cap = n;
+    for (unsigned k = 0; k < a->n_workers; k++) {
+        worker *w = &a->workers[k];
+        if ((w->fft != NULL || a->lowpass == NULL) && !a->fft_fresh)
+            continue;
+        nt_lowpass_scratch_destroy(w->fft);
+        w->fft = NULL;
+        if (a->lowpass != NULL) {
+            int status = nt_lowpass_scratch_create(a->lowpass, &w->fft, err);
+            if (status != NT_OK)
+                return status;
+        }
+    }
+    a->fft_fresh = 0;
     return NT_OK;
 }
 
@@ -201,6 +255,7 @@ static int get_lowpass(nt_analyzer *a, size_t n, double rate_hz, nt_error *err)
         return NT_OK;
     nt_lowpass_destroy(f);
     a->lowpass = NULL;
+    a->fft_fresh = 1;
     return nt_lowpass_create(n, rate_hz, a->p.lowpass_hz, a->p.lowpass_order, &a->lowpass, err);
 }
 
@@ -214,36 +269,37 @@ static int times_regular(const double *t, size_t n, double dt)
     return 1;
 }
 
-/* Filters the raw trace a->x into a->xf on the times t [n]. */
-static void filter_trace(nt_analyzer *a, const double *t, size_t n, int regular, double dt)
+/* Filters the raw trace w->x into w->xf on the times t [n]. */
+static void filter_trace(const nt_analyzer *a, worker *w, const double *t, size_t n, int regular,
+                         double dt)
 {
     if (a->lowpass == NULL) {
-        memcpy(a->xf, a->x, n * sizeof *a->xf);
+        memcpy(w->xf, w->x, n * sizeof *w->xf);
         return;
     }
     if (regular) {
-        nt_lowpass_execute(a->lowpass, a->x, a->xf);
+        nt_lowpass_execute_in(a->lowpass, w->fft, w->x, w->xf);
         return;
     }
     /* Uniform grid u_i = t0 + i·dt: interpolate on, filter, interpolate back. */
-    double *u = a->work;
+    double *u = w->work;
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
         double tu = t[0] + (double)i * dt;
         while (j + 1 < n && t[j + 1] < tu)
             j++;
-        u[i] = (j + 1 < n) ? a->x[j] + (a->x[j + 1] - a->x[j]) * (tu - t[j]) / (t[j + 1] - t[j])
-                           : a->x[n - 1];
+        u[i] = (j + 1 < n) ? w->x[j] + (w->x[j + 1] - w->x[j]) * (tu - t[j]) / (t[j + 1] - t[j])
+                           : w->x[n - 1];
     }
-    nt_lowpass_execute(a->lowpass, u, u);
+    nt_lowpass_execute_in(a->lowpass, w->fft, u, u);
     for (size_t i = 0; i < n; i++) {
         double pos = (t[i] - t[0]) / dt;
         size_t k = pos <= 0 ? 0 : (size_t)pos;
         if (k >= n - 1) {
-            a->xf[i] = u[n - 1];
+            w->xf[i] = u[n - 1];
         } else {
-            double w = pos - (double)k;
-            a->xf[i] = u[k] + (u[k + 1] - u[k]) * w;
+            double frac = pos - (double)k;
+            w->xf[i] = u[k] + (u[k + 1] - u[k]) * frac;
         }
     }
 }
@@ -277,43 +333,83 @@ static void neighbours(const double *s, size_t n, size_t k, double *prev, double
 /* Robust σ of the filtered ΔF/F y over [i0, i1) after removing its
  * least-squares line, so that slow drift in the window does not count as
  * noise. */
-static double noise_sd(nt_analyzer *a, const double *t, const double *y, size_t i0, size_t i1)
+static double noise_sd(worker *w, const double *t, const double *y, size_t i0, size_t i1)
 {
     size_t m = i1 - i0;
     double c0 = 0, c1 = 0;
     if (nt_linefit(t + i0, y + i0, m, &c0, &c1) != 0)
         c0 = c1 = 0;
     for (size_t i = 0; i < m; i++)
-        a->work[i] = y[i0 + i] - (c0 + c1 * t[i0 + i]);
-    return nt_mad_sd(a->work, m, a->work2);
+        w->work[i] = y[i0 + i] - (c0 + c1 * t[i0 + i]);
+    return nt_mad_sd(w->work, m, w->work2);
+}
+
+/*
+ * Where the model fit stops: FIT_HALF_WIDTHS waveform half widths after the
+ * waveform's peak, or the end of the decay span when that comes first (or
+ * when the half width is not defined: the trace stays above half its peak).
+ * By then the response has fallen to a few percent of its peak (for an
+ * exponential decay, 5 half widths past the peak are 3.5 τ: e^-3.5 = 3 %), so
+ * the samples after it carry almost no information on the model (about 3 %
+ * of the Fisher information on τoff), only noise and the baseline's
+ * extrapolation error; and a fast response is then fitted on seconds rather
+ * than the whole minute of the decay span.
+ */
+#define FIT_HALF_WIDTHS 5.0
+static double fit_end_s(const nt_response_span *span, const nt_trial_result *r)
+{
+    double end = span->decay_end_s;
+    if (isfinite(r->half_width_s) && r->half_width_s > 0)
+        end = fmin(end, r->peak_s + FIT_HALF_WIDTHS * r->half_width_s);
+    return end;
+}
+
+/* One fit of the response model from the given starts; returns 1 when it is
+ * trusted (see refine_with_model) and fills *fit. */
+static int model_fit_trusted(const double *ts, const double *d, size_t i0, size_t i1,
+                             double t0, double tau_on, double tau_off,
+                             const nt_model_bounds *bounds, double jitter_s,
+                             const nt_response_span *span, const nt_trial_result *r,
+                             nt_model_fit *fit)
+{
+    if (i1 <= i0 || !isfinite(tau_off))
+        return 0;
+    if (nt_fit_response_model(ts + i0, d + i0, i1 - i0, t0, tau_on, tau_off, bounds, fit) != 0)
+        return 0;
+    return fit->converged && fit->tau_on_s <= fit->tau_off_s &&
+           fit->peak_s >= span->stim_s - jitter_s && fit->peak_s <= span->peak_end_s &&
+           fit->peak_dff < 1.5 * r->amplitude_dff && fit->peak_dff > r->amplitude_dff / 1.5;
 }
 
 /*
  * Refines the waveform measures of a detected response in r with the lab's
  * model A·(1 - e^(-(t-t0)/τon))·e^(-(t-t0)/τoff), fitted to the unfiltered
- * ΔF/F d over [stim - 2 s, decay end].
+ * ΔF/F d over [stim - 2 s, fit_end_s]; peak is the index of the waveform's
+ * peak sample.
  *
  * The waveform measures give the starts: t0 from the 10 % point, τon from
- * the 10-90 % rise (= τon·ln 9 for an exponential rise), and τoff from two
- * guesses — the half width / ln 2 and the single-exponential decay — since
- * either can be far off on a noisy trace and the model has local minima
- * (a small, slow tail). τon is bounded by twice the waveform's time to peak
+ * the 10-90 % rise (= τon·ln 9 for an exponential rise), and τoff from the
+ * half width / ln 2. τon is bounded by twice the waveform's time to peak
  * (the model peaks at t0 + τon·ln((τon+τoff)/τon) >= τon·ln 2 when
- * τon <= τoff). Of the fits that converge inside their bounds with
+ * τon <= τoff). A fit is trusted when it converges inside its bounds with
  * τon <= τoff (a rise faster than the decay: otherwise the two constants
- * swap roles and τoff no longer measures the decay), the one with the least
- * residual is kept, if it peaks inside the peak search span and within a
- * factor of 1.5 of the waveform's peak. Its measures then replace the
- * waveform's; otherwise the row keeps the waveform measures and is flagged
- * NT_FLAG_NOFIT.
+ * swap roles and τoff no longer measures the decay), peaks inside the peak
+ * search span and within a factor of 1.5 of the waveform's peak. Either
+ * start can be far off on a noisy trace and the model has local minima (a
+ * small, slow tail), so when the first fit is not trusted (or the half
+ * width is undefined) the fit is tried again with τoff started from the
+ * single-exponential decay of the waveform. A trusted fit's measures
+ * replace the waveform's; otherwise the row keeps the waveform measures,
+ * with decay τ from the single exponential, and is flagged NT_FLAG_NOFIT.
+ * The single-exponential fit is computed only in those two cases.
  */
 static void refine_with_model(const double *ts, const double *d, size_t m, double dt,
                               double jitter_s, const nt_params *p, const nt_response_span *span,
-                              nt_trial_result *r)
+                              size_t peak, nt_trial_result *r)
 {
     const double stim = span->stim_s;
     size_t i0 = nt_lower_bound(ts, m, stim - fmin(2.0, p->baseline_s));
-    size_t i1 = nt_lower_bound(ts, m, span->decay_end_s);
+    size_t i1 = nt_lower_bound(ts, m, fit_end_s(span, r));
     if (i1 < m)
         i1++;
     double tau_on_max = fmin(p->peak_max_s, fmax(2.0 * r->time_to_peak_s, 4.0 * dt));
@@ -324,43 +420,31 @@ static void refine_with_model(const double *ts, const double *d, size_t m, doubl
     };
     double t0 = isfinite(r->onset_latency_s) ? stim + r->onset_latency_s : stim;
     double tau_on = (isfinite(r->rise_s) && r->rise_s > 0) ? r->rise_s / log(9.0) : 4.0 * dt;
-    double tau_off_starts[2] = {
-        isfinite(r->half_width_s) ? r->half_width_s / log(2.0) : NAN,
-        r->decay_tau_s,
-    };
-    nt_model_fit best = {0};
-    int have = 0;
-    for (int k = 0; k < 2 && i1 > i0; k++) {
-        if (!isfinite(tau_off_starts[k]) || (k == 1 && tau_off_starts[1] == tau_off_starts[0]))
-            continue;
-        nt_model_fit fit;
-        if (nt_fit_response_model(ts + i0, d + i0, i1 - i0, t0, tau_on, tau_off_starts[k],
-                                  &bounds, &fit) != 0)
-            continue;
-        if (!fit.converged || fit.tau_on_s > fit.tau_off_s)
-            continue;
-        if (!have || fit.rss < best.rss) {
-            best = fit;
-            have = 1;
-        }
+    double tau_off_hw = isfinite(r->half_width_s) ? r->half_width_s / log(2.0) : NAN;
+    nt_model_fit fit;
+    int ok = model_fit_trusted(ts, d, i0, i1, t0, tau_on, tau_off_hw, &bounds, jitter_s, span, r,
+                               &fit);
+    if (!ok) {
+        r->decay_tau_s = nt_measure_decay_tau(ts, d, m, peak, span);
+        if (r->decay_tau_s != tau_off_hw)
+            ok = model_fit_trusted(ts, d, i0, i1, t0, tau_on, r->decay_tau_s, &bounds, jitter_s,
+                                   span, r, &fit);
     }
-    int ok = have && best.peak_s >= stim - jitter_s && best.peak_s <= span->peak_end_s &&
-             best.peak_dff < 1.5 * r->amplitude_dff && best.peak_dff > r->amplitude_dff / 1.5;
     if (!ok) {
         r->flags |= NT_FLAG_NOFIT;
         return;
     }
-    r->amplitude_dff = best.peak_dff;
-    r->peak_s = best.peak_s;
-    r->time_to_peak_s = best.peak_s - stim;
-    r->onset_latency_s = best.t0_s - stim;
-    r->rise_s = best.t90_s - best.t10_s;
-    r->half_width_s = best.t50_fall_s - best.t50_rise_s;
-    r->decay_tau_s = best.tau_off_s;
+    r->amplitude_dff = fit.peak_dff;
+    r->peak_s = fit.peak_s;
+    r->time_to_peak_s = fit.peak_s - stim;
+    r->onset_latency_s = fit.t0_s - stim;
+    r->rise_s = fit.t90_s - fit.t10_s;
+    r->half_width_s = fit.t50_fall_s - fit.t50_rise_s;
+    r->decay_tau_s = fit.tau_off_s;
 }
 
-static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, double dt,
-                          nt_trial_result *r)
+static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *rec, size_t k,
+                          double dt, double grid_dev_s, nt_trial_result *r)
 {
     const nt_params *p = &a->p;
     const double *t = rec->time_s;
@@ -372,12 +456,12 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     neighbours(rec->stim_s, rec->n_stims, k, &prev, &next);
 
     nt_baseline b;
-    nt_baseline_fit(t, a->x, n, stim, stim - jitter_s, prev, p, &b);
+    nt_baseline_fit(t, w->x, n, stim, stim - jitter_s, prev, p, &b);
     r->flags |= b.flags;
     r->f0 = b.f0;
     int unmeasured = (b.flags & (NT_FLAG_NO_BASELINE | NT_FLAG_F0_NONPOSITIVE)) != 0;
     if (windows_enabled(a))
-        fill_window(a, rec, r->roi * rec->n_stims + k, stim, unmeasured ? NULL : &b);
+        fill_window(a, w, rec, r->roi * rec->n_stims + k, stim, unmeasured ? NULL : &b);
     if (unmeasured)
         return;
 
@@ -391,12 +475,13 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     size_t hi = nt_lower_bound(t, n, decay_end_s);
     if (hi < n)
         hi++;
+    double *inv_f0 = w->work;
+    nt_baseline_inverse_fill(&b, t + lo, hi - lo, grid_dev_s, inv_f0);
     for (size_t i = lo; i < hi; i++) {
-        double f0 = nt_baseline_f0_at(&b, t[i]);
-        a->dff[i] = a->x[i] / f0 - 1.0;
-        a->yf[i] = a->xf[i] / f0 - 1.0;
+        w->dff[i] = w->x[i] * inv_f0[i - lo] - 1.0;
+        w->yf[i] = w->xf[i] * inv_f0[i - lo] - 1.0;
     }
-    const double *ts = t + lo, *y = a->yf + lo, *d = a->dff + lo;
+    const double *ts = t + lo, *y = w->yf + lo, *d = w->dff + lo;
     size_t m = hi - lo;
 
     size_t n0 = nt_lower_bound(ts, m, stim - p->noise_window_s);
@@ -405,7 +490,7 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
         r->flags |= NT_FLAG_NO_BASELINE;
         return;
     }
-    double sd = noise_sd(a, ts, y, n0, n1);
+    double sd = noise_sd(w, ts, y, n0, n1);
     r->noise_sd_dff = sd;
     /* FFT round-off leaves ~1e-16 on a constant trace; no real recording
      * has a ΔF/F noise below 1e-9. */
@@ -430,8 +515,8 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     if (det.detected) {
         r->detected = 1;
         nt_response_span span = {stim, back_s, peak_end_s, decay_end_s};
-        nt_measure_response(ts, y, d, m, det.cross, level, &span, r);
-        refine_with_model(ts, d, m, dt, jitter_s, p, &span, r);
+        size_t peak = nt_measure_response(ts, y, m, det.cross, level, &span, r);
+        refine_with_model(ts, d, m, dt, jitter_s, p, &span, peak, r);
     } else {
         /* No response: the amplitude is the largest filtered ΔF/F in the
          * response window (what a fixed-window measure would report). */
@@ -448,6 +533,69 @@ static void analyse_trial(nt_analyzer *a, const nt_recording *rec, size_t k, dou
     r->snr = r->amplitude_dff / sd;
 }
 
+/* One execute: what every worker needs. */
+typedef struct job {
+    const nt_analyzer *a;
+    const nt_recording *rec;
+    nt_trial_result *results;
+    double dt;
+    int regular;
+    double grid_dev_s;   /* nt_grid_deviation of the time axis */
+    atomic_size_t next_roi;
+} job;
+
+/* Analyses ROI roi of the job's recording with worker w's buffers. */
+static void analyse_roi(const job *j, worker *w, size_t roi)
+{
+    const nt_analyzer *a = j->a;
+    const nt_recording *rec = j->rec;
+    const size_t n = rec->n_frames, n_stims = rec->n_stims;
+    const float *src = rec->traces + roi * n;
+    nt_trial_result *row = j->results + roi * n_stims;
+    /* 0·x is NaN for an infinite or NaN x, and NaN stays in a sum. */
+    double zero = 0;
+    for (size_t i = 0; i < n; i++) {
+        w->x[i] = src[i];
+        zero += 0.0 * w->x[i];
+    }
+    int finite = zero == 0;
+    for (size_t k = 0; k < n_stims; k++)
+        result_init(&row[k], roi, k, rec->stim_s[k]);
+    if (!finite) {
+        for (size_t k = 0; k < n_stims; k++) {
+            row[k].flags |= NT_FLAG_NONFINITE;
+            if (windows_enabled(a))
+                fill_window(a, w, rec, roi * n_stims + k, rec->stim_s[k], NULL);
+        }
+        return;
+    }
+    filter_trace(a, w, rec->time_s, n, j->regular, j->dt);
+    for (size_t k = 0; k < n_stims; k++)
+        analyse_trial(a, w, rec, k, j->dt, j->grid_dev_s, &row[k]);
+}
+
+static void run_worker(void *ctx, unsigned index)
+{
+    job *j = ctx;
+    worker *w = &j->a->workers[index];
+    for (;;) {
+        size_t roi = atomic_fetch_add(&j->next_roi, 1);
+        if (roi >= j->rec->n_rois)
+            break;
+        analyse_roi(j, w, roi);
+    }
+}
+
+/* The number of workers for a recording of `samples` samples. */
+static unsigned workers_for(const nt_params *p, size_t samples)
+{
+    unsigned n = p->threads > 0 ? (unsigned)p->threads : nt_cpu_count();
+    size_t most = samples / MIN_SAMPLES_PER_THREAD;
+    if (most < n)
+        n = most < 1 ? 1 : (unsigned)most;
+    return n;
+}
+
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result *results,
                         nt_error *err)
 {
@@ -456,47 +604,27 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result
         return status;
     if (rec->traces == NULL)
         return nt_error_set(err, NT_ERR_INVALID, "recording has no samples (header only)");
-    const size_t n = rec->n_frames, n_stims = rec->n_stims;
+    const size_t n = rec->n_frames;
     const double *t = rec->time_s;
     double dt = (t[n - 1] - t[0]) / (double)(n - 1);
-    int regular = times_regular(t, n, dt);
 
-    status = reserve(a, n, err);
+    if (a->p.lowpass_hz > 0) {
+        status = get_lowpass(a, n, 1.0 / dt, err);
+    } else {
+        a->fft_fresh = a->lowpass != NULL;
+        nt_lowpass_destroy(a->lowpass);
+        a->lowpass = NULL;
+    }
+    unsigned n_workers = workers_for(&a->p, rec->n_rois * n);
+    if (status == NT_OK)
+        status = reserve(a, n, n_workers, err);
     if (status == NT_OK && windows_enabled(a))
         status = reserve_windows(a, rec, err);
     if (status != NT_OK)
         return status;
-    if (a->p.lowpass_hz > 0) {
-        status = get_lowpass(a, n, 1.0 / dt, err);
-        if (status != NT_OK)
-            return status;
-    } else {
-        nt_lowpass_destroy(a->lowpass);
-        a->lowpass = NULL;
-    }
 
-    for (size_t roi = 0; roi < rec->n_rois; roi++) {
-        const float *src = rec->traces + roi * n;
-        nt_trial_result *row = results + roi * n_stims;
-        int finite = 1;
-        for (size_t i = 0; i < n; i++) {
-            a->x[i] = src[i];
-            if (!isfinite(a->x[i]))
-                finite = 0;
-        }
-        for (size_t k = 0; k < n_stims; k++)
-            result_init(&row[k], roi, k, rec->stim_s[k]);
-        if (!finite) {
-            for (size_t k = 0; k < n_stims; k++) {
-                row[k].flags |= NT_FLAG_NONFINITE;
-                if (windows_enabled(a))
-                    fill_window(a, rec, roi * n_stims + k, rec->stim_s[k], NULL);
-            }
-            continue;
-        }
-        filter_trace(a, t, n, regular, dt);
-        for (size_t k = 0; k < n_stims; k++)
-            analyse_trial(a, rec, k, dt, &row[k]);
-    }
+    job j = {a, rec, results, dt, times_regular(t, n, dt), nt_grid_deviation(t, n), 0};
+    atomic_init(&j.next_roi, 0);
+    nt_parallel_run(n_workers, run_worker, &j);
     return NT_OK;
 }

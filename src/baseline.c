@@ -25,29 +25,56 @@ double nt_baseline_f0_at(const nt_baseline *b, double t_s)
     }
 }
 
+void nt_baseline_inverse_fill(const nt_baseline *b, const double *t, size_t n,
+                              double grid_dev_s, double *inv_f0)
+{
+    enum { ANCHOR = 32 };
+    /* On a regular grid, 1/F0 = e^(-slope·(t - t_mid))/f0 is advanced by one
+     * multiplication per sample and re-anchored on an exact exp every
+     * ANCHOR samples: a relative error of ANCHOR roundings, plus |slope|
+     * times the deviation of the times from the grid t[0] + i·dt (at most
+     * twice grid_dev_s), below 1e-13 (else an exp per sample). */
+    if (b->drift != NT_DRIFT_EXP || n < 2 || !(fabs(b->slope) * 2 * grid_dev_s <= 1e-13)) {
+        for (size_t i = 0; i < n; i++)
+            inv_f0[i] = 1.0 / nt_baseline_f0_at(b, t[i]);
+        return;
+    }
+    double dt = (t[n - 1] - t[0]) / (double)(n - 1), q = exp(-b->slope * dt);
+    for (size_t i = 0; i < n; i += ANCHOR) {
+        double f = exp(-b->slope * (t[0] + (double)i * dt - b->t_mid_s)) / b->f0;
+        size_t end = n - i > ANCHOR ? i + ANCHOR : n;
+        for (size_t j = i; j < end; j++) {
+            inv_f0[j] = f;
+            f *= q;
+        }
+    }
+}
+
 /* Least-squares slope of x (or of log x) against t over [i0, i1); returns
  * 0, or -1 when it cannot (too few points, or non-positive samples for the
- * exponential). Accumulated in one pass about the means, without copies. */
+ * exponential). One pass, without copies, so that each log is taken once:
+ * the sums are accumulated about the first point, which keeps the
+ * cancellation in Σt² - (Σt)²/m to a few bits over a window of seconds. */
 static int fit_slope(const double *t, const double *x, size_t i0, size_t i1, int drift,
                      double *slope)
 {
     if (i1 < i0 + 3)
         return -1;
-    double mt = 0, my = 0, m = (double)(i1 - i0);
+    if (drift == NT_DRIFT_EXP && !(x[i0] > 0))
+        return -1;
+    const double t_ref = t[i0], y_ref = drift == NT_DRIFT_EXP ? log(x[i0]) : x[i0];
+    double st = 0, sy = 0, stt = 0, sty = 0, m = (double)(i1 - i0);
     for (size_t i = i0; i < i1; i++) {
         if (drift == NT_DRIFT_EXP && !(x[i] > 0))
             return -1;
-        mt += t[i];
-        my += drift == NT_DRIFT_EXP ? log(x[i]) : x[i];
+        double u = t[i] - t_ref, y = (drift == NT_DRIFT_EXP ? log(x[i]) : x[i]) - y_ref;
+        st += u;
+        sy += y;
+        stt += u * u;
+        sty += u * y;
     }
-    mt /= m;
-    my /= m;
-    double stt = 0, sty = 0;
-    for (size_t i = i0; i < i1; i++) {
-        double y = drift == NT_DRIFT_EXP ? log(x[i]) : x[i];
-        stt += (t[i] - mt) * (t[i] - mt);
-        sty += (t[i] - mt) * (y - my);
-    }
+    stt -= st * st / m;
+    sty -= st * sy / m;
     if (!(stt > 0))
         return -1;
     *slope = sty / stt;

@@ -62,6 +62,36 @@ int nt_lowpass_order(const nt_lowpass *f);
 /* Frees f. Accepts NULL. */
 void nt_lowpass_destroy(nt_lowpass *f);
 
+/* Working memory for one thread's nt_lowpass_execute_in: the FFT buffers
+ * of one filter's transform length. */
+typedef struct nt_lowpass_scratch nt_lowpass_scratch;
+
+/* Creates scratch buffers for f. On success *out is new; free with
+ * nt_lowpass_scratch_destroy. */
+int nt_lowpass_scratch_create(const nt_lowpass *f, nt_lowpass_scratch **out, nt_error *err);
+
+/* Frees s. Accepts NULL. */
+void nt_lowpass_scratch_destroy(nt_lowpass_scratch *s);
+
+/* As nt_lowpass_execute, in the buffers of s (made for f): several threads
+ * may filter with one f at once, each with its own s. */
+void nt_lowpass_execute_in(const nt_lowpass *f, nt_lowpass_scratch *s, const double *x,
+                           double *y);
+
+/* ----------------------------------------------------------- parallel.c */
+
+/*
+ * Calls fn(ctx, w) for workers w = 0 .. n_workers-1 at once: worker 0 in
+ * the calling thread, the others in threads created for the call; returns
+ * when every call has returned. A thread that cannot be created is skipped
+ * (fn must share its work dynamically, not by worker number). Returns the
+ * number of workers that ran (at least 1, at most 256).
+ */
+unsigned nt_parallel_run(unsigned n_workers, void (*fn)(void *ctx, unsigned worker), void *ctx);
+
+/* The number of online CPUs (1-256). */
+unsigned nt_cpu_count(void);
+
 /* -------------------------------------------------------------- stats.c */
 
 /* Median of x [n] (n > 0); work [n] is scratch (x is not modified). */
@@ -78,6 +108,10 @@ int nt_linefit(const double *t, const double *y, size_t n, double *a, double *b)
 /* Index of the first element of t [n] (increasing) that is >= value
  * (n when none). */
 size_t nt_lower_bound(const double *t, size_t n, double value);
+
+/* The largest |t[i] - (t[0] + i·dt)| over t [n] (n >= 2), dt being
+ * (t[n-1] - t[0]) / (n - 1): how far the times are from a regular grid. */
+double nt_grid_deviation(const double *t, size_t n);
 
 /* Linear interpolation of the abscissa where the segment (t0,y0)-(t1,y1)
  * crosses level (y0 != y1). */
@@ -100,6 +134,14 @@ typedef struct nt_baseline {
 
 /* F0 at time t_s under the baseline's drift model. */
 double nt_baseline_f0_at(const nt_baseline *b, double t_s);
+
+/* 1/F0 at each of the n times t [n] (increasing), into inv_f0 [n]: the
+ * reciprocals of nt_baseline_f0_at to a relative 1e-13, without an exp or a
+ * division per sample when the times lie on a regular grid. grid_dev_s: the
+ * largest distance of a time of the recording from its regular grid
+ * (nt_grid_deviation), or INFINITY when not known. */
+void nt_baseline_inverse_fill(const nt_baseline *b, const double *t, size_t n,
+                              double grid_dev_s, double *inv_f0);
 
 /*
  * Fits the baseline of the trial whose stimulus is at stim_s, on the raw
@@ -150,13 +192,22 @@ typedef struct nt_response_span {
 } nt_response_span;
 
 /*
- * Measures a detected response on the trace with times t [n], filtered ΔF/F
- * y [n] and unfiltered ΔF/F d [n]. cross is the index where y rose above
- * level. Fills the amplitude, peak, onset latency, time to peak, rise, half
- * width, decay τ and AUC fields of r (NaN where a measure is not defined).
+ * Measures a detected response on the trace with times t [n] and filtered
+ * ΔF/F y [n]. cross is the index where y rose above level. Fills the
+ * amplitude, peak, onset latency, time to peak, rise, half width and AUC
+ * fields of r (NaN where a measure is not defined); decay_tau_s is set to
+ * NaN (see nt_measure_decay_tau, needed only when the model fit fails).
+ * Returns the index of the peak sample.
  */
-void nt_measure_response(const double *t, const double *y, const double *d, size_t n,
-                         size_t cross, double level, const nt_response_span *span,
-                         nt_trial_result *r);
+size_t nt_measure_response(const double *t, const double *y, size_t n, size_t cross,
+                           double level, const nt_response_span *span, nt_trial_result *r);
+
+/*
+ * The waveform's decay time constant: nt_fit_exp_decay on the unfiltered
+ * ΔF/F d [n] (times t [n]) from the peak sample (as returned by
+ * nt_measure_response) to span->decay_end_s. NaN when not determined.
+ */
+double nt_measure_decay_tau(const double *t, const double *d, size_t n, size_t peak,
+                            const nt_response_span *span);
 
 #endif /* NT_INTERNAL_H */

@@ -38,6 +38,7 @@ void nt_params_default(nt_params *p)
     p->jitter_frames = 2;
     p->peak_max_s = 30.0;
     p->decay_max_s = 60.0;
+    p->threads = 0;
 }
 
 static int positive(double v) { return v > 0 && isfinite(v); }
@@ -80,6 +81,8 @@ int nt_params_check(const nt_params *p, nt_error *err)
         return nt_error_set(err, NT_ERR_INVALID,
                             "decay window (%g s) must be at least the peak search (%g s)",
                             p->decay_max_s, p->peak_max_s);
+    if (p->threads < 0 || p->threads > 256)
+        return nt_error_set(err, NT_ERR_INVALID, "threads must be 0-256, got %d", p->threads);
     return NT_OK;
 }
 

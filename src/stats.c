@@ -101,6 +101,17 @@ size_t nt_lower_bound(const double *t, size_t n, double value)
     return lo;
 }
 
+double nt_grid_deviation(const double *t, size_t n)
+{
+    double dt = (t[n - 1] - t[0]) / (double)(n - 1), dev = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs(t[i] - (t[0] + (double)i * dt));
+        if (d > dev)
+            dev = d;
+    }
+    return dev;
+}
+
 double nt_cross_time(double t0, double y0, double t1, double y1, double level)
 {
     return t0 + (level - y0) * (t1 - t0) / (y1 - y0);

@@ -148,6 +148,120 @@ Test(analyzer, multiple_stimuli)
     nt_recording_free(rec);
 }
 
+/* Two results are the same to the bit (NaN equal to NaN). */
+static int same_double(double a, double b)
+{
+    return memcmp(&a, &b, sizeof a) == 0;
+}
+
+static void assert_same_results(const nt_trial_result *x, const nt_trial_result *y, size_t n,
+                                const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        const nt_trial_result *a = &x[i], *b = &y[i];
+        int same = a->roi == b->roi && a->trial == b->trial && a->detected == b->detected &&
+                   a->flags == b->flags && same_double(a->stim_s, b->stim_s) &&
+                   same_double(a->amplitude_dff, b->amplitude_dff) &&
+                   same_double(a->peak_s, b->peak_s) &&
+                   same_double(a->onset_latency_s, b->onset_latency_s) &&
+                   same_double(a->time_to_peak_s, b->time_to_peak_s) &&
+                   same_double(a->rise_s, b->rise_s) &&
+                   same_double(a->half_width_s, b->half_width_s) &&
+                   same_double(a->decay_tau_s, b->decay_tau_s) &&
+                   same_double(a->auc_dff_s, b->auc_dff_s) && same_double(a->f0, b->f0) &&
+                   same_double(a->noise_sd_dff, b->noise_sd_dff) && same_double(a->snr, b->snr);
+        cr_assert(same, "%s: row %zu differs", what, i);
+    }
+}
+
+/* A recording big enough for several threads: responders of varied
+ * kinetics, silent ROIs and one ROI with a NaN sample, two stimuli. */
+static nt_recording *threads_recording(size_t n_rois, size_t n_frames, unsigned seed)
+{
+    nt_recording *rec = nt_recording_new(n_rois, n_frames);
+    nt_recording_set_rate(rec, 8.33, NULL);
+    double stims[] = {30.0, 0.5 * (double)n_frames / 8.33 + 15};
+    nt_recording_set_stims(rec, stims, 2, NULL);
+    synth_rng rng = {seed};
+    for (size_t r = 0; r < n_rois; r++) {
+        synth_roi roi = {r % 3 ? 0.02 + 0.1 * synth_uniform(&rng) : 0.0, 0.3,
+                         0.2 + 2.0 * synth_uniform(&rng), 3.0 + 15.0 * synth_uniform(&rng),
+                         0.005, 2000 + 4000 * synth_uniform(&rng)};
+        synth_fill(rec, r, &roi, &rng);
+    }
+    rec->traces[(n_rois > 5 ? 5 : n_rois - 1) * n_frames + 100] = NAN;
+    return rec;
+}
+
+/* ROIs are shared among threads; the results must not depend on how many,
+ * nor on an analyzer reused across recordings of other lengths. */
+Test(analyzer, results_do_not_depend_on_threads)
+{
+    nt_recording *big = threads_recording(90, 4800, 31), *small = threads_recording(4, 600, 32);
+    size_t n_big = big->n_rois * big->n_stims, n_small = small->n_rois * small->n_stims;
+    nt_params p;
+    nt_params_default(&p);
+    p.threads = 1;
+    nt_trial_result *one = run(big, &p), *small_one = run(small, &p);
+    const int counts[] = {2, 3, 0};
+    for (size_t k = 0; k < 3; k++) {
+        p.threads = counts[k];
+        nt_trial_result *many = run(big, &p);
+        assert_same_results(one, many, n_big, "fresh analyzer");
+        free(many);
+    }
+
+    /* The kept windows too: one thread against three. */
+    p.threads = 1;
+    nt_analyzer *a1 = NULL;
+    cr_assert_eq(nt_analyzer_create(&p, &a1, NULL), NT_OK);
+    cr_assert_eq(nt_analyzer_keep_windows(a1, 5.0, 20.0, NULL), NT_OK);
+    nt_trial_result *res = calloc(n_big, sizeof *res);
+    cr_assert_eq(nt_analyzer_execute(a1, big, res, NULL), NT_OK);
+    size_t w1;
+    const double *t1, *d1, *f1;
+    cr_assert_eq(nt_analyzer_windows(a1, &w1, &t1, &d1, &f1), NT_OK);
+
+    p.threads = 3;
+    nt_analyzer *a = NULL;
+    cr_assert_eq(nt_analyzer_create(&p, &a, NULL), NT_OK);
+    cr_assert_eq(nt_analyzer_keep_windows(a, 5.0, 20.0, NULL), NT_OK);
+    for (int pass = 0; pass < 2; pass++) {
+        cr_assert_eq(nt_analyzer_execute(a, big, res, NULL), NT_OK);
+        assert_same_results(one, res, n_big, "reused analyzer, big");
+        size_t w3;
+        const double *t3, *d3, *f3;
+        cr_assert_eq(nt_analyzer_windows(a, &w3, &t3, &d3, &f3), NT_OK);
+        cr_assert_eq(w3, w1);
+        size_t bytes = n_big * w1 * sizeof(double);
+        cr_assert(memcmp(t1, t3, bytes) == 0 && memcmp(d1, d3, bytes) == 0 &&
+                      memcmp(f1, f3, bytes) == 0,
+                  "kept windows differ");
+        cr_assert_eq(nt_analyzer_execute(a, small, res, NULL), NT_OK);
+        assert_same_results(small_one, res, n_small, "reused analyzer, small");
+    }
+    nt_analyzer_destroy(a);
+    nt_analyzer_destroy(a1);
+    free(res);
+    free(one);
+    free(small_one);
+    nt_recording_free(big);
+    nt_recording_free(small);
+}
+
+Test(analyzer, rejects_bad_thread_counts)
+{
+    nt_params p;
+    nt_params_default(&p);
+    cr_assert_eq(p.threads, 0);
+    p.threads = -1;
+    nt_analyzer *a = NULL;
+    nt_error err;
+    cr_assert_eq(nt_analyzer_create(&p, &a, &err), NT_ERR_INVALID);
+    cr_assert(strstr(err.message, "threads") != NULL);
+    cr_assert_null(a);
+}
+
 /* Bad samples and baselines give flagged NaN rows, not failures. */
 Test(analyzer, nonfinite_and_nonpositive_rows_are_flagged)
 {

@@ -150,3 +150,44 @@ Test(filter, short_traces_are_filtered)
         cr_assert_float_eq(b[i], 1.0, 1e-12);
     nt_lowpass_destroy(f);
 }
+
+/* Several threads filter with one filter, each in its own scratch: the
+ * result is the filter's own, to the bit, and the scratch is reusable. */
+Test(filter, scratch_filters_exactly_like_the_filter)
+{
+    nt_lowpass *f = make(2.0, 4);
+    nt_lowpass_scratch *s1 = NULL, *s2 = NULL;
+    cr_assert_eq(nt_lowpass_scratch_create(f, &s1, NULL), NT_OK);
+    cr_assert_eq(nt_lowpass_scratch_create(f, &s2, NULL), NT_OK);
+    static double a[N], b[N];
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; i < N; i++)
+            x[i] = 1000 + 50 * sin(0.05 * (double)(i * (k + 1))) + (double)(i % 7);
+        nt_lowpass_execute(f, x, y);
+        nt_lowpass_execute_in(f, k % 2 ? s1 : s2, x, a);
+        memcpy(b, x, sizeof b);
+        nt_lowpass_execute_in(f, s1, b, b); /* in place */
+        cr_assert(memcmp(y, a, sizeof a) == 0 && memcmp(y, b, sizeof b) == 0, "pass %d", k);
+    }
+    nt_lowpass_scratch_destroy(s1);
+    nt_lowpass_scratch_destroy(s2);
+    nt_lowpass_scratch_destroy(NULL);
+    nt_lowpass_destroy(f);
+}
+
+/* Traces of lengths that round the FFT up differently are all filtered
+ * without edge ringing (a ramp stays a ramp). */
+Test(filter, every_transform_length_keeps_a_ramp)
+{
+    static double r[N], out[N];
+    for (size_t n = 500; n < 520; n++) {
+        nt_lowpass *f = NULL;
+        cr_assert_eq(nt_lowpass_create(n, RATE, 2.0, 4, &f, NULL), NT_OK);
+        for (size_t i = 0; i < n; i++)
+            r[i] = 100 + 0.5 * (double)i;
+        nt_lowpass_execute(f, r, out);
+        for (size_t i = 0; i < n; i++)
+            cr_assert(fabs(out[i] - r[i]) < 0.01, "n %zu, sample %zu: %g", n, i, out[i] - r[i]);
+        nt_lowpass_destroy(f);
+    }
+}

@@ -114,6 +114,42 @@ Test(baseline, exponential_drift)
     cr_assert_float_eq(b.slope, -1.0 / 50.0, 1e-9);
 }
 
+/* 1/F0 along a trial, filled at once, is 1/F0 at each time to 1e-13: on a
+ * rate-derived axis (by recurrence), on a jittered one (exactly), and for
+ * every drift model. */
+Test(baseline, inverse_fill_matches_f0_at)
+{
+    enum { M = 1000 };
+    static double t[M], jit[M], inv[M];
+    for (int i = 0; i < M; i++) {
+        t[i] = 300 + i / 8.33;
+        jit[i] = t[i] + 0.004 * sin(1.7 * i);
+    }
+    const double dev = nt_grid_deviation(t, M), dev_jit = nt_grid_deviation(jit, M);
+    cr_assert(dev < 1e-12 && dev_jit > 1e-3, "%g %g", dev, dev_jit);
+    const int drifts[] = {NT_DRIFT_EXP, NT_DRIFT_LINEAR, NT_DRIFT_NONE};
+    for (int k = 0; k < 3; k++) {
+        nt_baseline b = {4000, 310, k == 1 ? -0.8 : -2e-3, drifts[k], 40, 0};
+        for (int axis = 0; axis < 2; axis++) {
+            const double *ta = axis ? jit : t;
+            nt_baseline_inverse_fill(&b, ta, M, axis ? dev_jit : dev, inv);
+            for (int i = 0; i < M; i++) {
+                double want = 1 / nt_baseline_f0_at(&b, ta[i]);
+                cr_assert(fabs(inv[i] - want) <= 1e-13 * want, "drift %d axis %d sample %d: "
+                          "%.17g vs %.17g", drifts[k], axis, i, inv[i], want);
+            }
+        }
+    }
+}
+
+Test(stats, grid_deviation)
+{
+    double t[5] = {0, 1, 2, 3, 4};
+    cr_assert_float_eq(nt_grid_deviation(t, 5), 0, 1e-15);
+    t[2] = 2.25;
+    cr_assert_float_eq(nt_grid_deviation(t, 5), 0.25, 1e-15);
+}
+
 Test(baseline, flags_short_missing_and_nonpositive)
 {
     nt_params p;
@@ -179,6 +215,25 @@ Test(measure, exp_decay_fit_noisy_within_5_percent)
     cr_assert(fabs(tau - 20.0) < 1.0, "tau %g, want 20 +- 1", tau);
 }
 
+/* The fit advances the exponential along a regular grid; off the grid it
+ * takes an exp per sample. Both give the same τ. */
+Test(measure, exp_decay_fit_same_on_and_off_the_grid)
+{
+    double t[300], t2[300], y[300];
+    synth_rng rng = {7};
+    for (int i = 0; i < 300; i++) {
+        t[i] = t2[i] = 500 + i / 8.33;
+        y[i] = 0.05 * exp(-(t[i] - 500) / 6.0) + 0.002 * synth_gauss(&rng);
+    }
+    t2[150] += 1e-6; /* off the grid by far more than rounding */
+    double a1, a2;
+    double tau1 = nt_fit_exp_decay(t, y, 300, 500, 0.06, 360, &a1);
+    double tau2 = nt_fit_exp_decay(t2, y, 300, 500, 0.06, 360, &a2);
+    cr_assert(fabs(tau1 / tau2 - 1) < 1e-6, "%.12g vs %.12g", tau1, tau2);
+    cr_assert(fabs(a1 / a2 - 1) < 1e-6, "%.12g vs %.12g", a1, a2);
+    cr_assert(fabs(tau1 - 6.0) < 0.5, "tau %g", tau1);
+}
+
 Test(measure, exp_decay_fit_undetermined_is_nan)
 {
     double t[50], y[50];
@@ -204,7 +259,9 @@ Test(measure, noiseless_response_measured_back)
     size_t cross = nt_lower_bound(t, M, stim + lat + 0.01);
     nt_response_span span = {stim, stim - 5, stim + 30, stim + 50};
     nt_trial_result r;
-    nt_measure_response(t, y, y, M, cross, 0.001, &span, &r);
+    size_t peak = nt_measure_response(t, y, M, cross, 0.001, &span, &r);
+    cr_assert(isnan(r.decay_tau_s));
+    r.decay_tau_s = nt_measure_decay_tau(t, y, M, peak, &span);
     double tp = synth_peak_time(ton, toff);
     cr_assert_float_eq(r.amplitude_dff, amp, 1e-4 * amp);
     cr_assert_float_eq(r.time_to_peak_s, lat + tp, 0.01);

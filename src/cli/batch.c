@@ -98,7 +98,9 @@ static void run_child(const batch_options *opts, size_t index, int out_fd, int e
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
     signal(SIGPIPE, SIG_DFL);
-#if !defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)
+    (void)opts;
+#else
     /* AddressSanitizer reserves terabytes of address space: an address
      * space limit would stop it, so sanitizer builds run without one. */
     if (opts->memory_bytes > 0) {

@@ -230,6 +230,12 @@ enum nt_drift {
     NT_DRIFT_EXP       /* F0(t) is an exponential fitted to the pre-stimulus data */
 };
 
+/* How a trial is judged responsive. */
+enum nt_detector {
+    NT_DETECTOR_THRESHOLD = 0, /* filtered ΔF/F above k·σ for a minimum duration */
+    NT_DETECTOR_MATCHED        /* whitened matched filter against a bank of responses */
+};
+
 /* Every parameter of the analysis. Initialise with nt_params_default; the
  * defaults are documented there and in the README. */
 typedef struct nt_params {
@@ -245,6 +251,8 @@ typedef struct nt_params {
     int jitter_frames;     /* stimulus timing tolerance, frames either side */
     double peak_max_s;     /* the peak is searched at most this long after the stimulus */
     double decay_max_s;    /* the decay is followed at most this long after the stimulus */
+    int detector;          /* enum nt_detector */
+    double false_alarm;    /* matched detector: false-alarm probability per trial */
     /* Threads nt_analyzer_execute may use, ROIs being shared among them:
      * 0 (the default) for one per online CPU, 1 to run in the calling thread
      * only. The results are the same for any value. Recordings too small
@@ -264,6 +272,11 @@ int nt_params_check(const nt_params *p, nt_error *err);
 const char *nt_drift_name(int drift);
 /* Parses a drift name; returns the enum value or -1. */
 int nt_drift_parse(const char *name);
+
+/* Names of enum nt_detector values ("threshold", "matched"); NULL if unknown. */
+const char *nt_detector_name(int detector);
+/* Parses a detector name; returns the enum value or -1. */
+int nt_detector_parse(const char *name);
 
 /*
  * Writes p and the library version as a JSON object into buf (size len,
@@ -334,6 +347,14 @@ void nt_analyzer_destroy(nt_analyzer *a);
  */
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec,
                         nt_trial_result *results, nt_error *err);
+
+/*
+ * Makes the FFT plan for recordings shaped like rec (its frame count and time
+ * base: a header-only read will do) ahead of the first execute. Optional:
+ * execute plans what it needs; this lets processes forked afterwards inherit
+ * the plan instead of each making its own.
+ */
+int nt_analyzer_prepare(nt_analyzer *a, const nt_recording *rec, nt_error *err);
 
 /*
  * Keeps the processed traces of every (ROI, trial) from the next executes

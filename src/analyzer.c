@@ -21,6 +21,7 @@
  */
 #include "internal.h"
 #include "fit_model.h"
+#include "detect_matched.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -37,6 +38,10 @@ typedef struct worker {
     double *work;        /* scratch: uniform grid, F0, noise samples */
     double *work2;       /* scratch: medians */
     nt_lowpass_scratch *fft; /* for the analyzer's low-pass; NULL without one */
+    nt_mf *mf;           /* matched detector (NT_DETECTOR_MATCHED), else NULL */
+    size_t mf_n;         /* the trace length and rate mf was made for */
+    double mf_rate_hz;
+    int mf_ready;        /* the current ROI's noise model is learnt */
 } worker;
 
 /* Workers beyond the first are used only when every one gets at least this
@@ -88,6 +93,7 @@ static void free_worker(worker *w)
     free(w->work);
     free(w->work2);
     nt_lowpass_scratch_destroy(w->fft);
+    nt_mf_destroy(w->mf);
     *w = (worker){0};
 }
 
@@ -443,6 +449,40 @@ static void refine_with_model(const double *ts, const double *d, size_t m, doubl
     r->decay_tau_s = fit.tau_off_s;
 }
 
+/*
+ * The matched detector's decision on one trial (ΔF/F d and filtered y [m],
+ * noise window [n0, n1), onsets searched from n1 to win_to_s). The waveform
+ * measures then start at the filtered trace's maximum within the response
+ * window after the detected onset, followed down to a quarter of it: a
+ * response found below k·σ has no threshold crossing to start from.
+ */
+static nt_detection detect_matched(worker *w, const double *ts, const double *y,
+                                   const double *d, size_t m, size_t n0, size_t n1,
+                                   double win_to_s, double p_fa, double *measure_level)
+{
+    nt_detection det = {0, 0};
+    nt_mf_result res;
+    size_t to = nt_lower_bound(ts, m, win_to_s);
+    if (to >= m)
+        to = m - 1;
+    if (to <= n1)
+        return det;
+    if (nt_mf_execute(w->mf, d, m, n0, n1, n1, to, p_fa, w->mf_ready ? 0u : NT_MF_TRIAL_NOISE,
+                      &res, NULL) != NT_OK ||
+        !res.detected)
+        return det;
+    size_t best = res.onset;
+    for (size_t i = res.onset; i <= to; i++)
+        if (y[i] > y[best])
+            best = i;
+    if (!(y[best] > 0))
+        return det;
+    det.detected = 1;
+    det.cross = best;
+    *measure_level = 0.25 * y[best];
+    return det;
+}
+
 static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *rec, size_t k,
                           double dt, double grid_dev_s, nt_trial_result *r)
 {
@@ -511,11 +551,17 @@ static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *r
             break;
         }
 
-    nt_detection det = nt_detect_threshold(ts, y, m, level, p->min_duration_s, win_from, win_to);
+    nt_detection det;
+    double measure_level = level;
+    if (p->detector == NT_DETECTOR_MATCHED && w->mf != NULL) {
+        det = detect_matched(w, ts, y, d, m, n0, n1, win_to, p->false_alarm, &measure_level);
+    } else {
+        det = nt_detect_threshold(ts, y, m, level, p->min_duration_s, win_from, win_to);
+    }
     if (det.detected) {
         r->detected = 1;
         nt_response_span span = {stim, back_s, peak_end_s, decay_end_s};
-        size_t peak = nt_measure_response(ts, y, m, det.cross, level, &span, r);
+        size_t peak = nt_measure_response(ts, y, m, det.cross, measure_level, &span, r);
         refine_with_model(ts, d, m, dt, jitter_s, p, &span, peak, r);
     } else {
         /* No response: the amplitude is the largest filtered ΔF/F in the
@@ -544,6 +590,46 @@ typedef struct job {
     atomic_size_t next_roi;
 } job;
 
+/*
+ * Learns the ROI's noise model for the matched detector from its raw trace
+ * away from every response: before the first stimulus (less the jitter),
+ * and from 60 s after each stimulus to the next. A whole ROI gives the
+ * model tens of seconds where one trial's baseline gives ten, which is what
+ * pins down coloured (AR, 1/f) noise.
+ */
+static int learn_noise(const nt_analyzer *a, worker *w, const nt_recording *rec, double dt)
+{
+    enum { MAX_SPANS = 64 };
+    const double *t = rec->time_s;
+    const size_t n = rec->n_frames;
+    const double jitter_s = a->p.jitter_frames * dt;
+    double starts[MAX_SPANS + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < rec->n_stims && k < MAX_SPANS; i++)
+        starts[k++] = rec->stim_s[i];
+    /* The stimuli in time order (insertion sort: a handful). */
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && starts[j] < starts[j - 1]; j--) {
+            double tmp = starts[j];
+            starts[j] = starts[j - 1];
+            starts[j - 1] = tmp;
+        }
+    nt_mf_span spans[MAX_SPANS + 1];
+    size_t n_spans = 0;
+    double from = t[0] - 1.0;
+    for (size_t i = 0; i <= k; i++) {
+        double to = i < k ? starts[i] - jitter_s : t[n - 1] + 1.0;
+        size_t b = nt_lower_bound(t, n, from), e = nt_lower_bound(t, n, to);
+        if (e > b + 8)
+            spans[n_spans++] = (nt_mf_span){b, e};
+        if (i < k)
+            from = starts[i] + 60.0;
+    }
+    if (n_spans == 0)
+        return NT_ERR_INVALID;
+    return nt_mf_learn_noise(w->mf, w->x, spans, n_spans, 1, NULL);
+}
+
 /* Analyses ROI roi of the job's recording with worker w's buffers. */
 static void analyse_roi(const job *j, worker *w, size_t roi)
 {
@@ -570,6 +656,7 @@ static void analyse_roi(const job *j, worker *w, size_t roi)
         return;
     }
     filter_trace(a, w, rec->time_s, n, j->regular, j->dt);
+    w->mf_ready = w->mf != NULL && learn_noise(a, w, rec, j->dt) == NT_OK;
     for (size_t k = 0; k < n_stims; k++)
         analyse_trial(a, w, rec, k, j->dt, j->grid_dev_s, &row[k]);
 }
@@ -594,6 +681,17 @@ static unsigned workers_for(const nt_params *p, size_t samples)
     if (most < n)
         n = most < 1 ? 1 : (unsigned)most;
     return n;
+}
+
+int nt_analyzer_prepare(nt_analyzer *a, const nt_recording *rec, nt_error *err)
+{
+    if (rec->time_s == NULL || rec->n_frames < 2 || !(a->p.lowpass_hz > 0))
+        return NT_OK;
+    const size_t n = rec->n_frames;
+    double dt = (rec->time_s[n - 1] - rec->time_s[0]) / (double)(n - 1);
+    if (!(dt > 0))
+        return NT_OK;
+    return get_lowpass(a, n, 1.0 / dt, err);
 }
 
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result *results,
@@ -622,6 +720,21 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result
         status = reserve_windows(a, rec, err);
     if (status != NT_OK)
         return status;
+
+    /* The matched detectors hold FFTW plans: made here, in the calling
+     * thread, because FFTW's planner is not thread-safe. */
+    for (unsigned k = 0; a->p.detector == NT_DETECTOR_MATCHED && k < n_workers; k++) {
+        worker *w = &a->workers[k];
+        if (w->mf != NULL && w->mf_n == n && w->mf_rate_hz == 1.0 / dt)
+            continue;
+        nt_mf_destroy(w->mf);
+        w->mf = NULL;
+        status = nt_mf_create(n, 1.0 / dt, NULL, 0, &w->mf, err);
+        if (status != NT_OK)
+            return status;
+        w->mf_n = n;
+        w->mf_rate_hz = 1.0 / dt;
+    }
 
     job j = {a, rec, results, dt, times_regular(t, n, dt), nt_grid_deviation(t, n), 0};
     atomic_init(&j.next_roi, 0);

@@ -64,6 +64,10 @@ static const char *const detect_help =
     "      --lowpass HZ         Butterworth-magnitude cutoff, 0 = off [2]\n"
     "      --order N            Butterworth order [4]\n"
     "Detection:\n"
+    "      --detector D         threshold: filtered dF/F above K sigma for a minimum\n"
+    "                           duration; matched: whitened matched filter against\n"
+    "                           a bank of responses, noise learnt per ROI [threshold]\n"
+    "      --false-alarm P      matched: false-alarm probability per trial [0.002]\n"
     "      --threshold K        threshold in robust sigma (1.4826 MAD) [3]\n"
     "      --min-duration S     must stay above threshold this long [0.5]\n"
     "      --window S           onset within S seconds of the stimulus [5]\n"
@@ -73,6 +77,8 @@ static const char *const detect_help =
     "      --decay-max S        follow the decay up to S after the stimulus [60]\n"
     "Batch (FILE may be a directory, searched for recordings, or a quoted glob):\n"
     "  -j, --jobs N             worker processes [the number of cores]\n"
+    "      --threads N          threads per input, 0 = one per core [all cores for\n"
+    "                           one input; cores / jobs for a batch]\n"
     "      --files-from LIST    also read input paths from LIST, one per line\n"
     "                           ('-' for stdin)\n"
     "      --timeout S          give up on an input after S seconds, 0 = never [600]\n"
@@ -449,7 +455,8 @@ enum {
     OPT_RTOL, OPT_ATOL, OPT_LAYOUT, OPT_TIME, OPT_STIM_DATASET, OPT_SERIES, OPT_TRIAL_LABEL,
     OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
     OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE, OPT_FILES_FROM, OPT_TIMEOUT,
-    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE, OPT_OUT_DIR, OPT_RESUME
+    OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE, OPT_OUT_DIR, OPT_RESUME, OPT_THREADS, OPT_DETECTOR,
+    OPT_FALSE_ALARM
 };
 
 /* The input options every command that reads recordings takes. */
@@ -565,6 +572,21 @@ static nt_recording *load(const char *path, const overrides *o, int header_only)
         status = apply_overrides(o, rec, &err);
     if (status != NT_OK) {
         msg(path, "%s", err.message[0] ? err.message : nt_strerror(status));
+        nt_recording_free(rec);
+        return NULL;
+    }
+    return rec;
+}
+
+/* The header of path with the overrides applied, or NULL without a word:
+ * used only to prepare the analysis, the real read reports any problem. */
+static nt_recording *load_quietly(const char *path, const overrides *o)
+{
+    nt_recording *rec = NULL;
+    nt_read_options ropts = o->read;
+    ropts.header_only = o->trigger == NULL;
+    if (nt_recording_read(path, &ropts, &rec, NULL) != NT_OK ||
+        apply_overrides(o, rec, &(nt_error){0, ""}) != NT_OK) {
         nt_recording_free(rec);
         return NULL;
     }
@@ -851,6 +873,8 @@ static int cmd_detect(int argc, char **argv)
         {"lowpass", required_argument, NULL, OPT_LOWPASS},
         {"order", required_argument, NULL, OPT_ORDER},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"detector", required_argument, NULL, OPT_DETECTOR},
+        {"false-alarm", required_argument, NULL, OPT_FALSE_ALARM},
         {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
         {"window", required_argument, NULL, OPT_WINDOW},
         {"jitter", required_argument, NULL, OPT_JITTER},
@@ -860,6 +884,7 @@ static int cmd_detect(int argc, char **argv)
         {"params-out", required_argument, NULL, OPT_PARAMS_OUT},
         {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
         {"jobs", required_argument, NULL, 'j'},
+        {"threads", required_argument, NULL, OPT_THREADS},
         {"manifest", required_argument, NULL, OPT_MANIFEST},
         {"out-dir", required_argument, NULL, OPT_OUT_DIR},
         {"resume", no_argument, NULL, OPT_RESUME},
@@ -880,7 +905,8 @@ static int cmd_detect(int argc, char **argv)
     const char *manifest_path = NULL, *out_dir = NULL;
     nt_manifest *manifest = NULL;
     int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0, resume = 0;
-    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN), cores = jobs;
+    int threads = -1; /* --threads; -1: choose */
     double timeout_s = 600;
     if (jobs < 1)
         jobs = 1;
@@ -906,6 +932,13 @@ static int cmd_detect(int argc, char **argv)
         case OPT_PEAK_MAX: target = &p.peak_max_s; break;
         case OPT_DECAY_MAX: target = &p.decay_max_s; break;
         case OPT_TIMEOUT: target = &timeout_s; break;
+        case OPT_FALSE_ALARM: target = &p.false_alarm; break;
+        case OPT_DETECTOR:
+            p.detector = nt_detector_parse(optarg);
+            if (p.detector < 0)
+                bad = usage_error("detect: --detector must be threshold or matched, not '%s'",
+                                  optarg);
+            break;
         case OPT_DRIFT:
             p.drift = nt_drift_parse(optarg);
             if (p.drift < 0)
@@ -913,6 +946,7 @@ static int cmd_detect(int argc, char **argv)
             break;
         case OPT_ORDER:
         case OPT_JITTER:
+        case OPT_THREADS:
         case 'j':
             if (parse_long(optarg, &l) != 0 || l < (opt == 'j') || l > 100000) {
                 bad = usage_error("detect: invalid value '%s' for --%s", optarg,
@@ -923,6 +957,8 @@ static int cmd_detect(int argc, char **argv)
                 p.lowpass_order = (int)l;
             else if (opt == OPT_JITTER)
                 p.jitter_frames = (int)l;
+            else if (opt == OPT_THREADS)
+                threads = (int)l;
             else
                 jobs = l;
             break;
@@ -1026,6 +1062,13 @@ static int cmd_detect(int argc, char **argv)
             msg(out_dir, "%zu input%s already done, skipped", n_skipped, n_skipped == 1 ? "" : "s");
     }
 
+    /* Workers and threads share the cores: one input gets them all as
+     * threads; a batch gets them as worker processes, each single-threaded
+     * unless there are more cores than workers. */
+    if (threads >= 0)
+        p.threads = threads;
+    else if (inputs.n > 1)
+        p.threads = (int)(cores > jobs ? cores / jobs : 1);
     detect_run run = {NULL, &o, inputs.paths, NULL, manifest, out_dir};
     if (nt_analyzer_create(&p, &run.an, &err) != NT_OK ||
         (traces_path != NULL &&
@@ -1074,6 +1117,11 @@ static int cmd_detect(int argc, char **argv)
          * parser fails there instead of exhausting the machine. */
         bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
         bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
+        /* Plan the FFT once, here: the workers forked below inherit it. */
+        nt_recording *first = inputs.n > 1 ? load_quietly(inputs.paths[0], &o) : NULL;
+        if (first != NULL)
+            nt_analyzer_prepare(run.an, first, &err);
+        nt_recording_free(first);
         batch_summary sum;
         batch_run(&bo, inputs.paths, inputs.n, out_dir != NULL ? detect_one_to_dir : detect_one,
                   &run, out, failed, &sum);

@@ -349,14 +349,6 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec,
                         nt_trial_result *results, nt_error *err);
 
 /*
- * Makes the FFT plan for recordings shaped like rec (its frame count and time
- * base: a header-only read will do) ahead of the first execute. Optional:
- * execute plans what it needs; this lets processes forked afterwards inherit
- * the plan instead of each making its own.
- */
-int nt_analyzer_prepare(nt_analyzer *a, const nt_recording *rec, nt_error *err);
-
-/*
  * Keeps the processed traces of every (ROI, trial) from the next executes
  * on: the window [stim - before_s, stim + after_s] of raw and filtered ΔF/F
  * (the trial's F0 and drift), for plotting. before_s = after_s = 0 turns it

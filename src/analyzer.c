@@ -683,17 +683,6 @@ static unsigned workers_for(const nt_params *p, size_t samples)
     return n;
 }
 
-int nt_analyzer_prepare(nt_analyzer *a, const nt_recording *rec, nt_error *err)
-{
-    if (rec->time_s == NULL || rec->n_frames < 2 || !(a->p.lowpass_hz > 0))
-        return NT_OK;
-    const size_t n = rec->n_frames;
-    double dt = (rec->time_s[n - 1] - rec->time_s[0]) / (double)(n - 1);
-    if (!(dt > 0))
-        return NT_OK;
-    return get_lowpass(a, n, 1.0 / dt, err);
-}
-
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result *results,
                         nt_error *err)
 {

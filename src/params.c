@@ -38,6 +38,8 @@ void nt_params_default(nt_params *p)
     p->jitter_frames = 2;
     p->peak_max_s = 30.0;
     p->decay_max_s = 60.0;
+    p->detector = NT_DETECTOR_THRESHOLD;
+    p->false_alarm = 0.002;
     p->threads = 0;
 }
 
@@ -83,7 +85,29 @@ int nt_params_check(const nt_params *p, nt_error *err)
                             p->decay_max_s, p->peak_max_s);
     if (p->threads < 0 || p->threads > 256)
         return nt_error_set(err, NT_ERR_INVALID, "threads must be 0-256, got %d", p->threads);
+    if (nt_detector_name(p->detector) == NULL)
+        return nt_error_set(err, NT_ERR_INVALID, "unknown detector %d", p->detector);
+    if (!(p->false_alarm > 0 && p->false_alarm < 0.5))
+        return nt_error_set(err, NT_ERR_INVALID, "false-alarm probability must be in (0, 0.5), got %g",
+                            p->false_alarm);
     return NT_OK;
+}
+
+static const char *const detector_names[] = {"threshold", "matched"};
+
+const char *nt_detector_name(int detector)
+{
+    if (detector < 0 || detector >= (int)(sizeof detector_names / sizeof detector_names[0]))
+        return NULL;
+    return detector_names[detector];
+}
+
+int nt_detector_parse(const char *name)
+{
+    for (int i = 0; i < (int)(sizeof detector_names / sizeof detector_names[0]); i++)
+        if (strcmp(name, detector_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 static const char *const drift_names[] = {"none", "linear", "exp"};
@@ -119,11 +143,13 @@ size_t nt_params_json(const nt_params *p, char *buf, size_t len)
                      "  \"window_s\": %.17g,\n"
                      "  \"jitter_frames\": %d,\n"
                      "  \"peak_max_s\": %.17g,\n"
-                     "  \"decay_max_s\": %.17g\n"
+                     "  \"decay_max_s\": %.17g,\n"
+                     "  \"detector\": \"%s\",\n"
+                     "  \"false_alarm\": %.17g\n"
                      "}\n",
                      NT_VERSION_STRING, p->baseline_s, nt_drift_name(p->drift), p->drift_window_s,
                      p->noise_window_s, p->lowpass_hz, p->lowpass_order, p->threshold_sd,
                      p->min_duration_s, p->window_s, p->jitter_frames, p->peak_max_s,
-                     p->decay_max_s);
+                     p->decay_max_s, nt_detector_name(p->detector), p->false_alarm);
     return n < 0 ? 0 : (size_t)n;
 }

@@ -578,21 +578,6 @@ static nt_recording *load(const char *path, const overrides *o, int header_only)
     return rec;
 }
 
-/* The header of path with the overrides applied, or NULL without a word:
- * used only to prepare the analysis, the real read reports any problem. */
-static nt_recording *load_quietly(const char *path, const overrides *o)
-{
-    nt_recording *rec = NULL;
-    nt_read_options ropts = o->read;
-    ropts.header_only = o->trigger == NULL;
-    if (nt_recording_read(path, &ropts, &rec, NULL) != NT_OK ||
-        apply_overrides(o, rec, &(nt_error){0, ""}) != NT_OK) {
-        nt_recording_free(rec);
-        return NULL;
-    }
-    return rec;
-}
-
 /* Warns once per ROI about rows that could not be measured. */
 static void warn_rows(const char *path, const nt_recording *rec, const nt_trial_result *res)
 {
@@ -1117,11 +1102,6 @@ static int cmd_detect(int argc, char **argv)
          * parser fails there instead of exhausting the machine. */
         bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
         bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
-        /* Plan the FFT once, here: the workers forked below inherit it. */
-        nt_recording *first = inputs.n > 1 ? load_quietly(inputs.paths[0], &o) : NULL;
-        if (first != NULL)
-            nt_analyzer_prepare(run.an, first, &err);
-        nt_recording_free(first);
         batch_summary sum;
         batch_run(&bo, inputs.paths, inputs.n, out_dir != NULL ? detect_one_to_dir : detect_one,
                   &run, out, failed, &sum);

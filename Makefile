@@ -93,8 +93,9 @@ $(BUILD)/libntfaults.so: tests/faults.c
 # The unit and CLI tests find the CLI through NIRTRACE_BIN, the samples
 # through NIRTRACE_SAMPLES, the fault library through NIRTRACE_FAULTS.
 TEST_ENV = NIRTRACE_BIN=$(abspath $(BIN)) NIRTRACE_SAMPLES=$(abspath samples) \
-           NIRTRACE_FAULTS=$(abspath $(BUILD)/libntfaults.so)
-test: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so
+           NIRTRACE_FAULTS=$(abspath $(BUILD)/libntfaults.so) \
+           NIRTRACE_MALLOC_FAULTS=$(abspath $(BUILD)/libntmallocfaults.so)
+test: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so $(BUILD)/libntmallocfaults.so
 	$(TEST_ENV) $(TESTBIN) $(TEST_ARGS)
 
 golden-check: $(BIN)
@@ -113,14 +114,16 @@ test-formats: $(BIN) pydeps
 
 check: test golden-check test-formats
 
+# NIRTRACE_SANITIZE tells the tests that ASan owns malloc: the
+# allocation-failure test (tests/test_alloc_faults.c) skips.
 sanitize:
-	$(MAKE) BUILD=build/sanitize OPT="-O1 -g" \
+	NIRTRACE_SANITIZE=1 $(MAKE) BUILD=build/sanitize OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
 
 # Criterion runs every test in a child process, whose valgrind errors do not
 # reach the exit status: each process logs to its own file (-q: only
 # errors), and any non-empty log fails the target.
-valgrind: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so
+valgrind: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so $(BUILD)/libntmallocfaults.so
 	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	$(TEST_ENV) NIRTRACE_VALGRIND=1 \
 	    valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
@@ -155,6 +158,88 @@ samples:
 
 golden: $(BIN)
 	$(BIN) detect -q $(SAMPLES) -o samples/expected.csv
+
+# ------------------------------------------------------- allocation faults
+# The allocation-failure library of tests/test_alloc_faults.c
+# (tests/malloc_faults.c): plain flags, no sanitizer (it is preloaded into
+# the CLI, and replaces malloc).
+$(BUILD)/libntmallocfaults.so: tests/malloc_faults.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O1 -g -shared -fPIC $(WARN) -Wno-missing-prototypes $< -ldl -o $@
+
+# ------------------------------------------------------------------ fuzz
+# libFuzzer harnesses (tests/fuzz/README.md), built with clang, ASan and
+# UBSan over the library sources (not the CLI) in $(BUILD)/fuzz.
+#   make fuzz                   build them
+#   make fuzz-run FUZZ_TIME=60  run each for FUZZ_TIME seconds on one core
+#   make fuzz-regress           replay tests/fuzz/regressions/
+#   make fuzz-corpus            rewrite tests/fuzz/corpus (python3-h5py, -soundfile)
+FUZZ_CC    ?= clang
+FUZZ_TIME  ?= 60
+FUZZ_DIR   := $(BUILD)/fuzz
+FUZZ_NAMES := hdf5 sndfile text options
+FUZZ_BINS  := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
+FUZZ_OBJ   := $(LIB_SRC:src/%.c=$(FUZZ_DIR)/obj/%.o)
+FUZZ_FLAGS := -std=c11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra \
+              -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_ENV    = ASAN_OPTIONS=fast_unwind_on_malloc=0:detect_leaks=1:allocator_may_return_null=1 \
+              LSAN_OPTIONS=suppressions=$(abspath tests/fuzz/lsan.supp) \
+              UBSAN_OPTIONS=print_stacktrace=1
+FUZZ_ARGS  ?= -timeout=25 -rss_limit_mb=2560 -malloc_limit_mb=1024
+
+.PHONY: fuzz fuzz-deps fuzz-run fuzz-regress fuzz-corpus
+
+# clang and its libFuzzer runtime (libclang-rt-14-dev on Debian 12).
+fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null && \
+	    test -e "$$($(FUZZ_CC) -print-runtime-dir)/libclang_rt.fuzzer-x86_64.a" || \
+	    scripts/install-deps --fuzz
+
+$(FUZZ_DIR)/obj/%.o: src/%.c | fuzz-deps
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link \
+	    $(shell pkg-config --cflags $(LIB_PCS)) -c $< -o $@
+
+$(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_common.h $(FUZZ_OBJ) | fuzz-deps
+	$(FUZZ_CC) $(ALL_CPPFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	    $(shell pkg-config --cflags $(LIB_PCS)) $< $(FUZZ_OBJ) $(LDLIBS) -o $@
+
+# Listed in an explicit rule so that make keeps them (not intermediate).
+$(FUZZ_BINS): $(FUZZ_OBJ)
+-include $(FUZZ_OBJ:.o=.d)
+
+fuzz: $(FUZZ_BINS)
+
+# Each harness in turn, one job, going on after a crash (saved under
+# $(FUZZ_DIR)/artifacts/NAME/); fails when any artifact was written.
+fuzz-run: $(FUZZ_BINS)
+	@for f in $(FUZZ_NAMES); do \
+	    mkdir -p $(FUZZ_DIR)/work/$$f $(FUZZ_DIR)/artifacts/$$f && \
+	    echo "fuzz_$$f: $(FUZZ_TIME) s" && \
+	    $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$f -max_total_time=$(FUZZ_TIME) $(FUZZ_ARGS) \
+	        -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+	        -artifact_prefix=$(abspath $(FUZZ_DIR))/artifacts/$$f/ \
+	        $(FUZZ_DIR)/work/$$f tests/fuzz/corpus/$$f 2>$(FUZZ_DIR)/fuzz_$$f.log; \
+	    grep -E '^#[0-9]+: cov' $(FUZZ_DIR)/fuzz_$$f.log | tail -n 1; \
+	done
+	@n=$$(find $(FUZZ_DIR)/artifacts -type f | wc -l); \
+	if [ $$n -gt 0 ]; then find $(FUZZ_DIR)/artifacts -type f; \
+	    echo "fuzz: $$n artifact(s): replay with $(FUZZ_DIR)/fuzz_NAME FILE"; exit 1; fi
+
+# Every saved crash, replayed once per harness (tests/fuzz/README.md says
+# which are HDF5's own and still crash).
+fuzz-regress: $(FUZZ_BINS)
+	@status=0; for f in $(FUZZ_NAMES); do \
+	    for r in tests/fuzz/regressions/$$f/*; do \
+	        [ -f "$$r" ] || continue; \
+	        if $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$f $(FUZZ_ARGS) $$r >$(FUZZ_DIR)/regress.log 2>&1; \
+	        then echo "ok      $$r"; else echo "FAILED  $$r"; status=1; fi; \
+	    done; \
+	done; exit $$status
+
+fuzz-corpus:
+	@$(PYTHON) -c "import h5py, soundfile" 2>/dev/null || scripts/install-deps --fuzz
+	$(PYTHON) tests/fuzz/make-corpus tests/fuzz/corpus
 
 clean:
 	rm -rf build

@@ -349,6 +349,20 @@ int nt_h5_check_storage(const nt_h5ctx *c, hid_t dset, const char *where, hsize_
                                                       : (unsigned long long)bytes,
                                       (unsigned long long)c->file_size);
         }
+    } else if (layout == H5D_COMPACT) {
+        /* Compact data lives in the object header: HDF5 1.10 copies the
+         * declared size out of the stored buffer without checking it, so a
+         * damaged header reads heap memory as samples. */
+        hsize_t stored = H5Dget_storage_size(dset);
+        H5Eclear2(H5E_DEFAULT);
+        int overflow = elem_size != 0 && n_elem > HSIZE_UNDEF / elem_size;
+        if (overflow || stored < n_elem * elem_size)
+            status = nt_error_set(c->err, NT_ERR_CORRUPT,
+                                  "%s: declares %llu bytes of compact data but stores %llu "
+                                  "(damaged object header)",
+                                  where, overflow ? (unsigned long long)HSIZE_UNDEF
+                                                  : (unsigned long long)(n_elem * elem_size),
+                                  (unsigned long long)stored);
     } else if (layout == H5D_CHUNKED) {
         hsize_t stored = H5Dget_storage_size(dset);
         H5Eclear2(H5E_DEFAULT);

@@ -218,6 +218,13 @@ static void emit(const batch_options *opts, job *j, const char *name, FILE *out,
                 opts->memory_bytes >> 20);
     } else if (WIFEXITED(j->wait_status) && WEXITSTATUS(j->wait_status) == 0) {
         ok = 1;
+    } else if (WIFEXITED(j->wait_status) &&
+               (WEXITSTATUS(j->wait_status) != 1 || j->err.len == 0)) {
+        /* A library that calls exit() itself (HDF5 1.10 does when it runs
+         * out of memory), or a worker that could not even set up its pipes:
+         * the input still gets its line. */
+        fprintf(stderr, "nirtrace: %s: worker exited with status %d\n", name,
+                WEXITSTATUS(j->wait_status));
     }
     /* Rows of a failed input are not written: a crashed worker may have
      * sent a partial set, and a table must never look complete when it is

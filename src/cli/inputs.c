@@ -54,15 +54,19 @@ static int push(input_list *list, const char *path)
     if (list->n == list->cap) {
         size_t cap = list->cap ? 2 * list->cap : 64;
         char **p = realloc(list->paths, cap * sizeof *p);
-        if (p == NULL)
-            return -1;
+        if (p == NULL) {
+            fprintf(stderr, "nirtrace: out of memory for the list of inputs\n");
+            return INPUTS_NOMEM;
+        }
         list->paths = p;
         list->cap = cap;
     }
     size_t len = strlen(path) + 1;
     char *copy = malloc(len);
-    if (copy == NULL)
-        return -1;
+    if (copy == NULL) {
+        fprintf(stderr, "nirtrace: out of memory for the list of inputs\n");
+        return INPUTS_NOMEM;
+    }
     memcpy(copy, path, len);
     list->paths[list->n++] = copy;
     return 0;

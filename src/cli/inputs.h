@@ -6,6 +6,10 @@
 
 #include <stddef.h>
 
+/* Returned by inputs_add and inputs_add_from when memory ran out (after a
+ * message on stderr): not a bad command line. */
+#define INPUTS_NOMEM (-2)
+
 /* A growable list of paths; every string is owned by the list. */
 typedef struct input_list {
     char **paths;
@@ -19,7 +23,7 @@ typedef struct input_list {
  * not exist but holds glob characters adds its matches (sorted); anything
  * else is added as it is (a missing file is then reported by the reader).
  * Returns 0, or -1 with a message on stderr (an unreadable directory, a
- * glob with no match, out of memory).
+ * glob with no match), or INPUTS_NOMEM.
  */
 int inputs_add(input_list *list, const char *arg);
 

@@ -947,10 +947,12 @@ static int cmd_detect(int argc, char **argv)
             else
                 jobs = l;
             break;
-        case OPT_FILES_FROM:
-            if (inputs_add_from(&inputs, optarg) != 0)
-                bad = EXIT_USAGE;
+        case OPT_FILES_FROM: {
+            int added = inputs_add_from(&inputs, optarg);
+            if (added != 0)
+                bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
             break;
+        }
         case 'o': out_path = optarg; break;
         case OPT_TRACES_OUT: traces_path = optarg; break;
         case OPT_PARAMS_OUT: params_path = optarg; break;
@@ -982,9 +984,11 @@ static int cmd_detect(int argc, char **argv)
                           "--traces-out");
     if (!bad && nt_params_check(&p, &err) != NT_OK)
         bad = usage_error("detect: %s", err.message);
-    for (int i = optind; !bad && i < argc; i++)
-        if (inputs_add(&inputs, argv[i]) != 0)
-            bad = EXIT_USAGE;
+    for (int i = optind; !bad && i < argc; i++) {
+        int added = inputs_add(&inputs, argv[i]);
+        if (added != 0)
+            bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
+    }
     if (!bad && manifest_path != NULL) {
         if (nt_manifest_read(manifest_path, &manifest, &err) != NT_OK) {
             msg(manifest_path, "%s", err.message);

@@ -38,7 +38,7 @@ void nt_params_default(nt_params *p)
     p->jitter_frames = 2;
     p->peak_max_s = 30.0;
     p->decay_max_s = 60.0;
-    p->detector = NT_DETECTOR_THRESHOLD;
+    p->detector = NT_DETECTOR_MATCHED;
     p->false_alarm = 0.002;
     p->threads = 0;
 }

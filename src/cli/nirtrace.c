@@ -66,7 +66,7 @@ static const char *const detect_help =
     "Detection:\n"
     "      --detector D         threshold: filtered dF/F above K sigma for a minimum\n"
     "                           duration; matched: whitened matched filter against\n"
-    "                           a bank of responses, noise learnt per ROI [threshold]\n"
+    "                           a bank of responses, noise learnt per ROI [matched]\n"
     "      --false-alarm P      matched: false-alarm probability per trial [0.002]\n"
     "      --threshold K        threshold in robust sigma (1.4826 MAD) [3]\n"
     "      --min-duration S     must stay above threshold this long [0.5]\n"

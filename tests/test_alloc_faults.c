@@ -41,6 +41,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -59,52 +61,18 @@ extern char **environ;
 #define MAX_FAILURES 20u
 #define SAMPLE_ROWS 12
 
-static char tmp_dir[64];
-
 static void make_tmp_dir(void)
 {
-    strcpy(tmp_dir, "/tmp/nt_test_alloc_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed: %s", strerror(errno));
+    tmp_dir_create("alloc");
 }
 
-static void remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (d == NULL)
-        return;
-    struct dirent *ent;
-    char path[512];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
-
-TestSuite(alloc_faults, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 180);
+TestSuite(alloc_faults, .init = make_tmp_dir, .fini = tmp_dir_remove, .timeout = 180);
 
 /* The content of path as a new string ("" when it does not exist). */
 static char *read_text(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return strdup("");
-    size_t cap = 4096, n = 0, got;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            buf = realloc(buf, cap *= 2);
-            cr_assert_not_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    return buf;
+    char *text = slurp_or_null(path, NULL);
+    return text != NULL ? text : strdup("");
 }
 
 typedef struct fault_run {

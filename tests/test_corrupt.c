@@ -42,6 +42,8 @@
  */
 #include <criterion/criterion.h>
 
+#include "testutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,61 +66,12 @@ extern char **environ;
 
 /* ------------------------------------------------------------- fixtures */
 
-static char tmp_dir[64];
-
 static void make_tmp_dir(void)
 {
-    strcpy(tmp_dir, "/tmp/nt_test_corrupt_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmp_dir), "mkdtemp failed: %s", strerror(errno));
+    tmp_dir_create("corrupt");
 }
 
-static void remove_tmp_dir(void)
-{
-    DIR *d = opendir(tmp_dir);
-    if (d == NULL)
-        return;
-    struct dirent *ent;
-    char path[512];
-    while ((ent = readdir(d)) != NULL) {
-        if (strcmp(ent->d_name, ".") == 0 || strcmp(ent->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, ent->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(tmp_dir);
-}
-
-TestSuite(corrupt, .init = make_tmp_dir, .fini = remove_tmp_dir, .timeout = 120);
-
-/* The whole file at path (malloc'd, NUL-terminated); *len gets its size. */
-static char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    cr_assert_not_null(buf);
-    while ((got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (n + 1 == cap) {
-            buf = realloc(buf, cap *= 2);
-            cr_assert_not_null(buf);
-        }
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-static void write_all(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(data, 1, len, f), len, "cannot write %s", path);
-    cr_assert_eq(fclose(f), 0, "cannot close %s", path);
-}
+TestSuite(corrupt, .init = make_tmp_dir, .fini = tmp_dir_remove, .timeout = 120);
 
 /* ----------------------------------------------------- the file's layout */
 
@@ -219,7 +172,7 @@ static void write_variants(const unsigned char *d, size_t size, variant *v)
         lengths[i] = len;
         snprintf(v[i].path, sizeof v[i].path, "%s/trunc-%05zu.h5", tmp_dir, len);
         v[i].truncated = 1;
-        write_all(v[i].path, d, len);
+        write_file(v[i].path, d, len);
     }
 
     /* Changed bytes: 1-4 per copy, each an XOR with a non-zero value (a
@@ -258,7 +211,7 @@ static void write_variants(const unsigned char *d, size_t size, variant *v)
         size_t k = N_TRUNCATED + i;
         snprintf(v[k].path, sizeof v[k].path, "%s/flip-%02zu-at-%05zu.h5", tmp_dir, i, first);
         v[k].truncated = 0;
-        write_all(v[k].path, copy, size);
+        write_file(v[k].path, copy, size);
     }
     free(copy);
 }
@@ -323,8 +276,8 @@ static cli_run run_nirtrace(char **argv)
         r.sig = WTERMSIG(status);
     }
     size_t len;
-    r.out = read_all(out_path, &len);
-    r.err = read_all(err_path, &len);
+    r.out = slurp(out_path, &len);
+    r.err = slurp(err_path, &len);
     return r;
 }
 
@@ -389,11 +342,11 @@ Test(corrupt, damaged_copies_fail_alone_in_one_batch)
     char sample[512], intact[300];
     snprintf(sample, sizeof sample, "%s/fast_slow.h5", dir);
     size_t size;
-    unsigned char *data = (unsigned char *)read_all(sample, &size);
+    unsigned char *data = (unsigned char *)slurp(sample, &size);
     static variant v[N_VARIANTS];
     write_variants(data, size, v);
     snprintf(intact, sizeof intact, "%s/intact.h5", tmp_dir);
-    write_all(intact, data, size);
+    write_file(intact, data, size);
     free(data);
 
     char *clean_argv[] = {NULL, "detect", "-q", intact, NULL};

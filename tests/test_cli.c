@@ -1283,3 +1283,53 @@ Test(cli, out_dir_and_resume)
     free(before);
     free(after);
 }
+
+/* A dataset that declares 10^6 x 10^7 float32 samples (37 TB) in chunks
+ * that were never written: a file of a few kB. */
+static void write_huge_claim(const char *path)
+{
+    hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    cr_assert(file >= 0);
+    hsize_t dims[2] = {1000000, 10000000}, chunk[2] = {1, 4096};
+    hid_t space = H5Screate_simple(2, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(dcpl, 2, chunk);
+    hid_t d = H5Dcreate2(file, "/traces", H5T_NATIVE_FLOAT, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    cr_assert(d >= 0);
+    double rate = 10;
+    hid_t as = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(d, "rate_hz", H5T_NATIVE_DOUBLE, as, H5P_DEFAULT, H5P_DEFAULT);
+    H5Awrite(a, H5T_NATIVE_DOUBLE, &rate);
+    H5Aclose(a);
+    H5Sclose(as);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(space);
+    H5Fclose(file);
+}
+
+/* The batch of the reliability issue: good, truncated, huge-claim and
+ * crashing inputs together. Every good file's rows are written, every bad
+ * one is named once, and the exit status is 1. */
+Test(cli, batch_of_good_corrupt_huge_and_crashing_inputs)
+{
+    size_t len;
+    char *h5 = slurp(sample("fast_slow.h5"), &len);
+    const char *truncated = tmp_write("truncated.h5", h5, len / 2);
+    const char *crashing = tmp_write("crashing_rig.h5", h5, len);
+    free(h5);
+    const char *huge = tmp_path("huge_claim.h5");
+    write_huge_claim(huge);
+    inject("NT_FAULT_CRASH", "crashing_rig");
+    run_result r = RUN("detect", "-j", "2", sample("fast_slow.h5"), truncated,
+                       huge, crashing, sample("multi_stim.h5"));
+    expect_exit(&r, 1);
+    csv_table t;
+    expect_table(&r, 12 + 24, &t);
+    csv_free(&t);
+    expect_contains(r.err, "truncated.h5: ", "the truncated file is named");
+    expect_contains(r.err, "huge_claim.h5: /traces: declares", "the huge claim is refused");
+    expect_contains(r.err, "crashing_rig.h5: reader crashed (SIGSEGV)", "the crash is contained");
+    expect_contains(r.err, "2 files ok, 3 failed", "the summary");
+    run_free(&r);
+}

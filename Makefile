@@ -122,12 +122,14 @@ sanitize:
 
 # Criterion runs every test in a child process, whose valgrind errors do not
 # reach the exit status: each process logs to its own file (-q: only
-# errors), and any non-empty log fails the target.
+# errors), and any non-empty log fails the target. Programs the tests start
+# that are not ours (script(1), python3, sh) are not traced.
 valgrind: $(TESTBIN) $(BIN) $(BUILD)/libntfaults.so $(BUILD)/libntmallocfaults.so
 	@rm -rf $(BUILD)/valgrind && mkdir -p $(BUILD)/valgrind
 	$(TEST_ENV) NIRTRACE_VALGRIND=1 \
 	    valgrind -q --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-	    --trace-children=yes --log-file=$(BUILD)/valgrind/%p.log $(TESTBIN) -j1
+	    --trace-children=yes --trace-children-skip='/usr/bin/script,/usr/bin/python3*,/bin/sh,/usr/bin/sh' \
+	    --log-file=$(BUILD)/valgrind/%p.log $(TESTBIN) -j1
 	@bad=$$(find $(BUILD)/valgrind -name '*.log' -size +0c); \
 	if [ -n "$$bad" ]; then cat $$bad; echo "valgrind: errors in $$(echo $$bad | wc -w) process(es)"; exit 1; fi; \
 	echo "valgrind: $$(ls $(BUILD)/valgrind | wc -l) processes, no errors, no definite leaks"

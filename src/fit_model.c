@@ -96,6 +96,25 @@ enum {
 #endif
 #if NT_FIT_LANES > 1
 typedef double lanes __attribute__((vector_size(NT_FIT_LANES * sizeof(double))));
+
+/* The lanes of two decaying exponentials that start at e_off and e_on and
+ * step by r_off and r_on per sample: lane l holds e·r^l (*v), and each lane
+ * then advances by r^LANES (*q). */
+static void lanes_start(double e_off, double e_on, double r_off, double r_on, lanes *v_off,
+                        lanes *v_on, lanes *q_off, lanes *q_on)
+{
+    double po = 1, pn = 1;
+    for (int l = 0; l < NT_FIT_LANES; l++) {
+        (*v_off)[l] = e_off * po;
+        (*v_on)[l] = e_on * pn;
+        po *= r_off;
+        pn *= r_on;
+    }
+    for (int l = 0; l < NT_FIT_LANES; l++) {
+        (*q_off)[l] = po;
+        (*q_on)[l] = pn;
+    }
+}
 #endif
 
 typedef struct problem {
@@ -144,17 +163,7 @@ static inline void add_block(const problem *p, size_t i, size_t end, double e_of
     /* In lanes, as add_block_jac. */
     if (!correct && end - i >= NT_FIT_LANES) {
         lanes v_off = {0}, v_on = {0}, q_off = {0}, q_on = {0}, a_gy = {0}, a_gg = {0};
-        double po = 1, pn = 1;
-        for (int l = 0; l < NT_FIT_LANES; l++) {
-            v_off[l] = e_off * po;
-            v_on[l] = e_on * pn;
-            po *= r_off;
-            pn *= r_on;
-        }
-        for (int l = 0; l < NT_FIT_LANES; l++) {
-            q_off[l] = po;
-            q_on[l] = pn;
-        }
+        lanes_start(e_off, e_on, r_off, r_on, &v_off, &v_on, &q_off, &q_on);
         for (; end - i >= NT_FIT_LANES; i += NT_FIT_LANES) {
             lanes y;
             memcpy(&y, p->y + i, sizeof y);
@@ -269,17 +278,7 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
      * by r^LANES, the lanes starting at e, e·r, e·r², ... */
     if (!correct && end - i >= NT_FIT_LANES) {
         lanes v_off = {0}, v_on = {0}, q_off = {0}, q_on = {0}, a[14] = {{0}};
-        double po = 1, pn = 1;
-        for (int l = 0; l < NT_FIT_LANES; l++) {
-            v_off[l] = e_off * po;
-            v_on[l] = e_on * pn;
-            po *= r_off;
-            pn *= r_on;
-        }
-        for (int l = 0; l < NT_FIT_LANES; l++) {
-            q_off[l] = po;
-            q_on[l] = pn;
-        }
+        lanes_start(e_off, e_on, r_off, r_on, &v_off, &v_on, &q_off, &q_on);
         for (; end - i >= NT_FIT_LANES; i += NT_FIT_LANES) {
             lanes tv, y;
             memcpy(&tv, p->t + i, sizeof tv);

@@ -67,6 +67,22 @@ enum nt_source {
 };
 
 /*
+ * How a camera movie (a 3-D dataset [frames][height][width]) became the ROIs
+ * of a recording: it is cut into square tiles of grid_px x grid_px pixels,
+ * tile_rows down and tile_cols across, starting at pixel (0, 0); pixels
+ * past the last whole tile (the bottom height_px % grid_px rows and the
+ * right width_px % grid_px columns) belong to no ROI. ROI r is the tile of
+ * row r / tile_cols and column r % tile_cols (both 0-based), named
+ * "r%03zuc%03zu" (r002c013: pixel rows 30-44, columns 195-209 at 15 px);
+ * its trace is the mean of the tile's pixels in each frame.
+ */
+typedef struct nt_movie_grid {
+    size_t height_px, width_px; /* the movie's frame size */
+    size_t grid_px;             /* tile side */
+    size_t tile_rows, tile_cols;
+} nt_movie_grid;
+
+/*
  * A recording in memory: the one type every stage shares.
  *
  * traces: samples in raw units (camera counts, or whatever the file held),
@@ -80,6 +96,7 @@ enum nt_source {
  *   by the span of /time. NaN when unknown.
  * stim_s: [n_stims] stimulus onsets in seconds from the first frame.
  * stim_labels: [n_stims] strings or NULL. roi_names: [n_rois] strings or NULL.
+ * movie: set (grid_px > 0) when the traces were cut from a camera movie.
  *
  * All memory belongs to the recording; free it with nt_recording_free.
  */
@@ -97,6 +114,7 @@ typedef struct nt_recording {
     char **roi_names;
     char sample_type[16]; /* type stored in the file: "uint16", "float32", ... */
     char storage[64];     /* how it is stored: "contiguous", "chunked, deflate, shuffle" */
+    nt_movie_grid movie;  /* the movie the ROIs were cut from; all 0 when not a movie */
 } nt_recording;
 
 /* How a 2-D dataset or table holds its traces. */
@@ -111,7 +129,9 @@ enum nt_layout {
 typedef struct nt_read_options {
     /* Largest traces array (in bytes of float32) the reader may allocate;
      * a dataset declaring more is refused with NT_ERR_TOO_LARGE before any
-     * allocation. Default: half the physical memory. */
+     * allocation. For a movie, the traces of its tiles plus the working
+     * memory of the read (one slab of frames and its tile sums) must fit.
+     * Default: half the physical memory. */
     size_t max_bytes;
     /* Non-zero: read shape, type, time and stimuli, but not the samples
      * (traces stays NULL). Used by `nirtrace info`. */
@@ -135,7 +155,16 @@ typedef struct nt_read_options {
     char delimiter;
     /* Text: 1 the first row is a header, 0 it is not, -1 detect. */
     int header;
+    /* HDF5 movies (a 3-D dataset [frames][height][width]: the native /movie,
+     * or one named by dataset): side in pixels of the square tiles the
+     * movie is cut into, one ROI per whole tile (see nt_movie_grid);
+     * 0 means NT_GRID_PX_DEFAULT. */
+    size_t grid_px;
 } nt_read_options;
+
+/* Default movie tile side, in pixels: the 15 px grid labs use (about 4 µm
+ * at 60x, 3.67 px/µm). */
+#define NT_GRID_PX_DEFAULT 15
 
 void nt_read_options_default(nt_read_options *opts);
 
@@ -236,6 +265,13 @@ enum nt_detector {
     NT_DETECTOR_MATCHED        /* whitened matched filter against a bank of responses */
 };
 
+/* The response shapes the matched detector looks for. */
+enum nt_template {
+    NT_TEMPLATE_BANK = 0, /* four built-in shapes spanning fast and slow sensors */
+    NT_TEMPLATE_FIXED,    /* one shape: tau_on_s, tau_off_s */
+    NT_TEMPLATE_AUTO      /* one shape learnt from the recording's confident responses */
+};
+
 /* Every parameter of the analysis. Initialise with nt_params_default; the
  * defaults are documented there and in the README. */
 typedef struct nt_params {
@@ -253,6 +289,9 @@ typedef struct nt_params {
     double decay_max_s;    /* the decay is followed at most this long after the stimulus */
     int detector;          /* enum nt_detector */
     double false_alarm;    /* matched detector: false-alarm probability per trial */
+    int template_kind;     /* enum nt_template: the matched detector's response shapes */
+    double tau_on_s;       /* NT_TEMPLATE_FIXED: rise and decay time constants of the shape */
+    double tau_off_s;
     /* Threads nt_analyzer_execute may use, ROIs being shared among them:
      * 0 (the default) for one per online CPU, 1 to run in the calling thread
      * only. The results are the same for any value. Recordings too small
@@ -277,6 +316,11 @@ int nt_drift_parse(const char *name);
 const char *nt_detector_name(int detector);
 /* Parses a detector name; returns the enum value or -1. */
 int nt_detector_parse(const char *name);
+
+/* Names of enum nt_template values ("bank", "fixed", "auto"); NULL if unknown. */
+const char *nt_template_name(int kind);
+/* Parses a template name; returns the enum value or -1. */
+int nt_template_parse(const char *name);
 
 /*
  * Writes p and the library version as a JSON object into buf (size len,
@@ -420,6 +464,103 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
  * the data rows written.
  */
 int nt_csv_merge(char *const *parts, size_t n_parts, FILE *out, size_t *n_rows, nt_error *err);
+
+/* ------------------------------------------------------------------ events */
+
+/* Which transients nt_events_detect reports. */
+enum nt_polarity {
+    NT_POLARITY_POSITIVE = 0, /* rises of ΔF/F (release that brightens the sensor) */
+    NT_POLARITY_NEGATIVE,     /* dips of ΔF/F (sensors that dim) */
+    NT_POLARITY_BOTH          /* both, merged in time order */
+};
+
+/* Names of enum nt_polarity values ("positive", "negative", "both"); NULL if
+ * unknown. */
+const char *nt_polarity_name(int polarity);
+/* Parses a polarity name; returns the enum value or -1. */
+int nt_polarity_parse(const char *name);
+
+/* Parameters of spontaneous event detection. Initialise with
+ * nt_event_params_default; the defaults are documented there and in the
+ * README (`nirtrace events`). */
+typedef struct nt_event_params {
+    int polarity;             /* enum nt_polarity [positive] */
+    double threshold_sd;      /* an event rises above k·σ of the filtered ΔF/F [3] */
+    double min_duration_s;    /* ... and stays above it this long [0.5] */
+    double lowpass_hz;        /* zero-phase low-pass cutoff; 0 disables it [2] */
+    int lowpass_order;        /* Butterworth order of the magnitude response [4] */
+    double baseline_window_s; /* span of the running F0 (line fits outside events) [120] */
+    double decay_max_s;       /* the decay is followed at most this long after the peak [60] */
+} nt_event_params;
+
+/* Fills p with the documented defaults. */
+void nt_event_params_default(nt_event_params *p);
+
+/* Returns NT_OK when every parameter is in range, else NT_ERR_INVALID with
+ * the parameter's name in err. */
+int nt_event_params_check(const nt_event_params *p, nt_error *err);
+
+/* One spontaneous transient. Times in seconds from the first frame, ΔF/F as a
+ * fraction; NaN where a measure is not defined. A dip (negative polarity) has
+ * a negative amplitude_dff and auc_dff_s; every other measure is positive. */
+typedef struct nt_event {
+    size_t roi;           /* 0-based ROI index */
+    size_t index;         /* 0-based number of the event within its ROI, in time order */
+    double onset_s;       /* 10 % of the peak on the rising edge (see README) */
+    double peak_s;        /* time of the peak of the filtered ΔF/F */
+    double amplitude_dff; /* ΔF/F at the peak (negative for a dip) */
+    double rise_s;        /* 10 % -> 90 % of the peak, on the rising edge */
+    double half_width_s;  /* full width at half maximum */
+    double decay_tau_s;   /* single exponential fitted from the peak; NaN when not determined */
+    double auc_dff_s;     /* area of the filtered ΔF/F from the onset until it returns to 0 */
+    double snr;           /* |amplitude_dff| / σ of the ROI's filtered ΔF/F */
+} nt_event;
+
+/* Per-ROI outcome of nt_events_detect. */
+typedef struct nt_event_roi {
+    size_t n_events;      /* events found in this ROI */
+    double duration_s;    /* time the recording covers: n_frames × the mean frame interval */
+    double events_per_min;/* n_events / duration_s × 60; NaN when the ROI was not analysed */
+    double noise_sd_dff;  /* robust σ of the filtered ΔF/F outside events; NaN when not analysed */
+    unsigned flags;       /* NT_FLAG_NONFINITE, NT_FLAG_F0_NONPOSITIVE or NT_FLAG_FLAT:
+                             the ROI was not analysed (no events) */
+} nt_event_roi;
+
+/*
+ * Finds every transient of every ROI of rec, with or without stimuli (the
+ * stimuli, if any, are ignored: evoked responses are reported as events
+ * too). rec needs samples and a valid time base (as nt_recording_check asks,
+ * except for stimuli). p may be NULL for defaults.
+ *
+ * On success *events is a new array of *n_events events (NULL when there are
+ * none), ordered by ROI then onset; free it with nt_events_free. rois, when
+ * not NULL, is a caller-owned array [rec->n_rois] that receives each ROI's
+ * summary. Per-ROI data problems (non-finite samples, a baseline <= 0, a
+ * constant trace) do not fail the call: the ROI gets a flag and no events.
+ * Makes an FFTW plan: not to be called while another thread plans FFTs.
+ */
+int nt_events_detect(const nt_recording *rec, const nt_event_params *p, nt_event **events,
+                     size_t *n_events, nt_event_roi *rois, nt_error *err);
+
+/* Frees an array returned by nt_events_detect. Accepts NULL. */
+void nt_events_free(nt_event *events);
+
+/* Writes the header of the events table:
+ * file,roi,event,onset_s,peak_s,amplitude_dff,rise_s,half_width_s,decay_tau_s,auc_dff_s,snr
+ * Returns NT_OK or NT_ERR_IO when the stream reports a write error. */
+int nt_events_csv_write_header(FILE *out);
+
+/* Writes one row per event of events [n] found in rec, from the file named
+ * file (RFC 4180-quoted when needed); `event` is index + 1. */
+int nt_events_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                             const nt_event *events, size_t n);
+
+/* The per-ROI summary table:
+ * file,roi,n_events,duration_s,events_per_min,noise_sd_dff,flags
+ * one row per ROI of rois [rec->n_rois]. */
+int nt_events_summary_write_header(FILE *out);
+int nt_events_summary_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                                 const nt_event_roi *rois);
 
 /* ---------------------------------------------------------------- manifest */
 

@@ -4,7 +4,13 @@
 Used as the comparison baseline in nirtrace benchmarks. Deliberately a plain,
 typical lab script (fixed windows, one filter, one threshold), not an optimised one.
 
-Usage: reference.py [--rate HZ] [--stim S[,S...]] [-o OUT.csv] FILE.h5 [FILE.h5 ...]
+Usage: reference.py [--rate HZ] [--stim S[,S...]] [--grid PX] [-o OUT.csv] FILE.h5 [FILE.h5 ...]
+
+Input: /traces [rois][frames], or a camera movie /movie [frames][height][width]
+cut into square tiles of --grid PX pixels (default 15), one ROI per whole tile
+(edge pixels past the last whole tile are dropped), each trace the mean of its
+tile's pixels, ROIs named r000c000 (0-based tile row and column) in row-major
+order: the same grid as nirtrace.
 
 Per file, ROI and stimulus:
   F0            mean of the raw trace over the 2 s before the stimulus
@@ -23,8 +29,8 @@ Per file, ROI and stimulus:
   snr           amplitude / noise_sd_dff
 Non-detected trials report amplitude, peak, AUC, F0, noise and SNR; kinetics are NaN.
 
-Timing: /time (seconds) wins over the rate_hz attribute of /traces; --rate overrides
-both. The filter uses the median frame interval of /time as its sampling rate.
+Timing: /time (seconds) wins over the rate_hz attribute of /traces (or /movie); --rate
+overrides both. The filter uses the median frame interval of /time as its sampling rate.
 """
 import argparse
 import csv
@@ -53,9 +59,28 @@ def as_str(x):
     return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 
 
-def load(path, rate=None, stims=None):
+def grid_traces(movie, grid):
+    """Tile means of a movie [frames][height][width]: traces [rows * cols][frames]
+    (row-major tiles) and their names."""
+    n, height, width = movie.shape
+    rows, cols = height // grid, width // grid
+    if rows == 0 or cols == 0:
+        sys.exit("movie of %d x %d px holds no whole %d px tile" % (height, width, grid))
+    tiles = movie[:, :rows * grid, :cols * grid].reshape(n, rows, grid, cols, grid)
+    means = tiles.mean(axis=(2, 4), dtype=np.float64)
+    names = ["r%03dc%03d" % (r, c) for r in range(rows) for c in range(cols)]
+    return means.reshape(n, rows * cols).T, names
+
+
+def load(path, rate=None, stims=None, grid=15):
     with h5py.File(path, "r") as f:
-        traces = np.asarray(f["traces"][()], dtype=np.float64)
+        names = None
+        if "traces" in f or "movie" not in f:
+            data = f["traces"]
+            traces = np.asarray(data[()], dtype=np.float64)
+        else:
+            data = f["movie"]
+            traces, names = grid_traces(data[()], grid)
         if traces.ndim == 1:
             traces = traces[None, :]
         n = traces.shape[1]
@@ -63,8 +88,8 @@ def load(path, rate=None, stims=None):
             t = np.arange(n) / rate
         elif "time" in f:
             t = np.asarray(f["time"][()], dtype=np.float64)
-        elif "rate_hz" in f["traces"].attrs:
-            t = np.arange(n) / float(f["traces"].attrs["rate_hz"])
+        elif "rate_hz" in data.attrs:
+            t = np.arange(n) / float(data.attrs["rate_hz"])
         else:
             sys.exit("%s: no /time dataset and no rate_hz attribute; use --rate" % path)
         if t.size != n:
@@ -78,7 +103,9 @@ def load(path, rate=None, stims=None):
                 labels = [as_str(s) for s in np.atleast_1d(f["stim/labels"][()])]
         if labels is None or len(labels) != len(stims):
             labels = [""] * len(stims)
-        if "rois/names" in f:
+        if names is not None:
+            pass
+        elif "rois/names" in f:
             names = [as_str(s) for s in np.atleast_1d(f["rois/names"][()])]
         else:
             names = [str(i + 1) for i in range(traces.shape[0])]
@@ -172,8 +199,8 @@ def analyse_trial(t, y, stim, sigma, ilo_edge, ihi_edge):
     return out
 
 
-def analyse_file(path, rate=None, stims=None):
-    traces, t, stims, labels, names = load(path, rate, stims)
+def analyse_file(path, rate=None, stims=None, grid=15):
+    traces, t, stims, labels, names = load(path, rate, stims, grid)
     n = t.size
     if rate is not None:
         fs = rate
@@ -229,10 +256,14 @@ def main(argv=None):
     ap.add_argument("--rate", type=float, help="sampling rate in Hz (overrides the file)")
     ap.add_argument("--stim", help="stimulus onsets in seconds, comma separated "
                                    "(overrides /stim/onsets)")
+    ap.add_argument("--grid", type=int, default=15, metavar="PX",
+                    help="movies: side of the square tile ROIs in pixels (default 15)")
     ap.add_argument("-o", "--output", help="output CSV (default stdout)")
     a = ap.parse_args(argv)
     if a.rate is not None and not a.rate > 0:
         ap.error("--rate must be > 0")
+    if a.grid < 1:
+        ap.error("--grid must be >= 1")
     stims = None
     if a.stim:
         try:
@@ -244,7 +275,7 @@ def main(argv=None):
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(HEADER)
         for path in a.files:
-            for row in analyse_file(path, a.rate, stims):
+            for row in analyse_file(path, a.rate, stims, a.grid):
                 w.writerow([fmt(v) for v in row])
     finally:
         if fh is not sys.stdout:

@@ -39,8 +39,9 @@ typedef struct worker {
     double *work2;       /* scratch: medians */
     nt_lowpass_scratch *fft; /* for the analyzer's low-pass; NULL without one */
     nt_mf *mf;           /* matched detector (NT_DETECTOR_MATCHED), else NULL */
-    size_t mf_n;         /* the trace length and rate mf was made for */
+    size_t mf_n;         /* the trace length, rate and template mf was made for */
     double mf_rate_hz;
+    nt_mf_kinetics mf_shape; /* {0, 0}: the default bank */
     int mf_ready;        /* the current ROI's noise model is learnt */
 } worker;
 
@@ -351,102 +352,27 @@ static double noise_sd(worker *w, const double *t, const double *y, size_t i0, s
 }
 
 /*
- * Where the model fit stops: FIT_HALF_WIDTHS waveform half widths after the
- * waveform's peak, or the end of the decay span when that comes first (or
- * when the half width is not defined: the trace stays above half its peak).
- * By then the response has fallen to a few percent of its peak (for an
- * exponential decay, 5 half widths past the peak are 3.5 τ: e^-3.5 = 3 %), so
- * the samples after it carry almost no information on the model (about 3 %
- * of the Fisher information on τoff), only noise and the baseline's
- * extrapolation error; and a fast response is then fitted on seconds rather
- * than the whole minute of the decay span.
- */
-#define FIT_HALF_WIDTHS 5.0
-static double fit_end_s(const nt_response_span *span, const nt_trial_result *r)
-{
-    double end = span->decay_end_s;
-    if (isfinite(r->half_width_s) && r->half_width_s > 0)
-        end = fmin(end, r->peak_s + FIT_HALF_WIDTHS * r->half_width_s);
-    return end;
-}
-
-/* One fit of the response model from the given starts; returns 1 when it is
- * trusted (see refine_with_model) and fills *fit. */
-static int model_fit_trusted(const double *ts, const double *d, size_t i0, size_t i1,
-                             double t0, double tau_on, double tau_off,
-                             const nt_model_bounds *bounds, double jitter_s,
-                             const nt_response_span *span, const nt_trial_result *r,
-                             nt_model_fit *fit)
-{
-    if (i1 <= i0 || !isfinite(tau_off))
-        return 0;
-    if (nt_fit_response_model(ts + i0, d + i0, i1 - i0, t0, tau_on, tau_off, bounds, fit) != 0)
-        return 0;
-    return fit->converged && fit->tau_on_s <= fit->tau_off_s &&
-           fit->peak_s >= span->stim_s - jitter_s && fit->peak_s <= span->peak_end_s &&
-           fit->peak_dff < 1.5 * r->amplitude_dff && fit->peak_dff > r->amplitude_dff / 1.5;
-}
-
-/*
  * Refines the waveform measures of a detected response in r with the lab's
- * model A·(1 - e^(-(t-t0)/τon))·e^(-(t-t0)/τoff), fitted to the unfiltered
- * ΔF/F d over [stim - 2 s, fit_end_s]; peak is the index of the waveform's
- * peak sample.
- *
- * The waveform measures give the starts: t0 from the 10 % point, τon from
- * the 10-90 % rise (= τon·ln 9 for an exponential rise), and τoff from the
- * half width / ln 2. τon is bounded by twice the waveform's time to peak
- * (the model peaks at t0 + τon·ln((τon+τoff)/τon) >= τon·ln 2 when
- * τon <= τoff). A fit is trusted when it converges inside its bounds with
- * τon <= τoff (a rise faster than the decay: otherwise the two constants
- * swap roles and τoff no longer measures the decay), peaks inside the peak
- * search span and within a factor of 1.5 of the waveform's peak. Either
- * start can be far off on a noisy trace and the model has local minima (a
- * small, slow tail), so when the first fit is not trusted (or the half
- * width is undefined) the fit is tried again with τoff started from the
- * single-exponential decay of the waveform. A trusted fit's measures
- * replace the waveform's; otherwise the row keeps the waveform measures,
- * with decay τ from the single exponential, and is flagged NT_FLAG_NOFIT.
- * The single-exponential fit is computed only in those two cases.
+ * model fitted to the unfiltered ΔF/F d from stim - 2 s (nt_refine_with_model).
+ * The onset is searched from the stimulus (less the jitter) to the end of
+ * the detection window, τon up to twice the waveform's time to peak (the
+ * model peaks at t0 + τon·ln((τon+τoff)/τon) >= τon·ln 2 when τon <= τoff),
+ * and the fitted peak must lie in the peak search span. A row whose fit is
+ * not trusted keeps its waveform measures and is flagged NT_FLAG_NOFIT.
  */
 static void refine_with_model(const double *ts, const double *d, size_t m, double dt,
                               double jitter_s, const nt_params *p, const nt_response_span *span,
-                              size_t peak, nt_trial_result *r)
+                              size_t peak, const nt_fit_start *guess, nt_trial_result *r)
 {
     const double stim = span->stim_s;
-    size_t i0 = nt_lower_bound(ts, m, stim - fmin(2.0, p->baseline_s));
-    size_t i1 = nt_lower_bound(ts, m, fit_end_s(span, r));
-    if (i1 < m)
-        i1++;
-    double tau_on_max = fmin(p->peak_max_s, fmax(2.0 * r->time_to_peak_s, 4.0 * dt));
-    nt_model_bounds bounds = {
-        stim - jitter_s - dt, stim + p->window_s,
-        0.25 * dt, tau_on_max,
-        0.25 * dt, 10.0 * (span->decay_end_s - stim),
+    nt_refine q = {
+        {stim - jitter_s - dt, stim + p->window_s, 0.25 * dt,
+         fmin(p->peak_max_s, fmax(2.0 * r->time_to_peak_s, 4.0 * dt)), 0.25 * dt,
+         10.0 * (span->decay_end_s - stim)},
+        stim - fmin(2.0, p->baseline_s), stim - jitter_s, span->peak_end_s, stim,
     };
-    double t0 = isfinite(r->onset_latency_s) ? stim + r->onset_latency_s : stim;
-    double tau_on = (isfinite(r->rise_s) && r->rise_s > 0) ? r->rise_s / log(9.0) : 4.0 * dt;
-    double tau_off_hw = isfinite(r->half_width_s) ? r->half_width_s / log(2.0) : NAN;
-    nt_model_fit fit;
-    int ok = model_fit_trusted(ts, d, i0, i1, t0, tau_on, tau_off_hw, &bounds, jitter_s, span, r,
-                               &fit);
-    if (!ok) {
-        r->decay_tau_s = nt_measure_decay_tau(ts, d, m, peak, span);
-        if (r->decay_tau_s != tau_off_hw)
-            ok = model_fit_trusted(ts, d, i0, i1, t0, tau_on, r->decay_tau_s, &bounds, jitter_s,
-                                   span, r, &fit);
-    }
-    if (!ok) {
+    if (!nt_refine_with_model(ts, d, m, peak, span, &q, dt, guess, r))
         r->flags |= NT_FLAG_NOFIT;
-        return;
-    }
-    r->amplitude_dff = fit.peak_dff;
-    r->peak_s = fit.peak_s;
-    r->time_to_peak_s = fit.peak_s - stim;
-    r->onset_latency_s = fit.t0_s - stim;
-    r->rise_s = fit.t90_s - fit.t10_s;
-    r->half_width_s = fit.t50_fall_s - fit.t50_rise_s;
-    r->decay_tau_s = fit.tau_off_s;
 }
 
 /*
@@ -458,7 +384,8 @@ static void refine_with_model(const double *ts, const double *d, size_t m, doubl
  */
 static nt_detection detect_matched(worker *w, const double *ts, const double *y,
                                    const double *d, size_t m, size_t n0, size_t n1,
-                                   double win_to_s, double p_fa, double *measure_level)
+                                   double win_to_s, double p_fa, double *measure_level,
+                                   nt_fit_start *guess)
 {
     nt_detection det = {0, 0};
     nt_mf_result res;
@@ -480,6 +407,11 @@ static nt_detection detect_matched(worker *w, const double *ts, const double *y,
     det.detected = 1;
     det.cross = best;
     *measure_level = 0.25 * y[best];
+    size_t n_bank;
+    const nt_mf_kinetics *bank = nt_mf_bank(w->mf, &n_bank);
+    guess->t0_s = ts[res.onset];
+    guess->tau_on_s = bank[res.kinetics].tau_on_s;
+    guess->tau_off_s = bank[res.kinetics].tau_off_s;
     return det;
 }
 
@@ -553,8 +485,11 @@ static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *r
 
     nt_detection det;
     double measure_level = level;
+    nt_fit_start guess, *have_guess = NULL;
     if (p->detector == NT_DETECTOR_MATCHED && w->mf != NULL) {
-        det = detect_matched(w, ts, y, d, m, n0, n1, win_to, p->false_alarm, &measure_level);
+        det = detect_matched(w, ts, y, d, m, n0, n1, win_to, p->false_alarm, &measure_level,
+                             &guess);
+        have_guess = &guess;
     } else {
         det = nt_detect_threshold(ts, y, m, level, p->min_duration_s, win_from, win_to);
     }
@@ -562,7 +497,7 @@ static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *r
         r->detected = 1;
         nt_response_span span = {stim, back_s, peak_end_s, decay_end_s};
         size_t peak = nt_measure_response(ts, y, m, det.cross, measure_level, &span, r);
-        refine_with_model(ts, d, m, dt, jitter_s, p, &span, peak, r);
+        refine_with_model(ts, d, m, dt, jitter_s, p, &span, peak, have_guess, r);
     } else {
         /* No response: the amplitude is the largest filtered ΔF/F in the
          * response window (what a fixed-window measure would report). */
@@ -683,6 +618,104 @@ static unsigned workers_for(const nt_params *p, size_t samples)
     return n;
 }
 
+/*
+ * One analysis of every ROI into results, the matched detectors looking for
+ * shape ({0, 0}: the default bank). The detectors hold FFTW plans: made
+ * here, in the calling thread, because FFTW's planner is not thread-safe.
+ */
+static int run_pass(nt_analyzer *a, const nt_recording *rec, nt_trial_result *results, double dt,
+                    unsigned n_workers, nt_mf_kinetics shape, nt_error *err)
+{
+    const size_t n = rec->n_frames;
+    const int bank = shape.tau_on_s == 0;
+    for (unsigned k = 0; a->p.detector == NT_DETECTOR_MATCHED && k < n_workers; k++) {
+        worker *w = &a->workers[k];
+        if (w->mf != NULL && w->mf_n == n && w->mf_rate_hz == 1.0 / dt &&
+            w->mf_shape.tau_on_s == shape.tau_on_s && w->mf_shape.tau_off_s == shape.tau_off_s)
+            continue;
+        nt_mf_destroy(w->mf);
+        w->mf = NULL;
+        /* auto: the bank and the learnt shape (files whose ROIs differ
+         * keep the bank's sensitivity to every kind); fixed: the shape. */
+        nt_mf_kinetics kinds[NT_MF_BANK_MAX];
+        size_t n_kinds = 0;
+        if (!bank && a->p.template_kind == NT_TEMPLATE_AUTO) {
+            const nt_mf_kinetics *def = nt_mf_default_bank(&n_kinds);
+            memcpy(kinds, def, n_kinds * sizeof *kinds);
+        }
+        kinds[n_kinds++] = shape;
+        int status = nt_mf_create(n, 1.0 / dt, bank ? NULL : kinds, bank ? 0 : n_kinds, &w->mf,
+                                  err);
+        if (status != NT_OK)
+            return status;
+        w->mf_n = n;
+        w->mf_rate_hz = 1.0 / dt;
+        w->mf_shape = shape;
+    }
+    const double *t = rec->time_s;
+    job j = {a, rec, results, dt, times_regular(t, n, dt), nt_grid_deviation(t, n), 0};
+    atomic_init(&j.next_roi, 0);
+    nt_parallel_run(n_workers, run_worker, &j);
+    return NT_OK;
+}
+
+/* The model's rise constant τon from its time from onset to peak
+ * tp = τon·ln(1 + τoff/τon) (increasing in τon, below τoff); NaN unless
+ * 0 < tp < τoff. */
+static double tau_on_from_peak(double tp, double tau_off)
+{
+    if (!(tp > 0 && tp < tau_off))
+        return NAN;
+    double lo = 0, hi = tau_off;
+    while (hi * log1p(tau_off / hi) < tp)
+        hi *= 2;
+    for (int it = 0; it < 60; it++) {
+        double mid = 0.5 * (lo + hi);
+        if (mid * log1p(tau_off / mid) < tp)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return 0.5 * (lo + hi);
+}
+
+/* Confident responses needed to learn a shape, and how confident. */
+#define AUTO_MIN_RESPONSES 3
+#define AUTO_MIN_SNR_FACTOR 2.0
+
+/*
+ * --template auto: the recording's own response shape, from its confident
+ * responses (detected, fitted by the model, SNR at least twice the
+ * threshold k): the medians of their fitted τon and τoff. Returns 1 and
+ * sets *shape when there are at least AUTO_MIN_RESPONSES of them, else 0
+ * (the bank's results stand).
+ */
+static int learn_shape(const nt_params *p, const nt_recording *rec,
+                       const nt_trial_result *results, nt_mf_kinetics *shape)
+{
+    const size_t rows = rec->n_rois * rec->n_stims;
+    double *on = malloc(3 * (rows > 0 ? rows : 1) * sizeof *on), *off = on + rows;
+    if (on == NULL)
+        return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < rows; i++) {
+        const nt_trial_result *r = &results[i];
+        if (!r->detected || (r->flags & NT_FLAG_NOFIT) ||
+            !(r->snr >= AUTO_MIN_SNR_FACTOR * p->threshold_sd))
+            continue;
+        double tau_on = tau_on_from_peak(r->time_to_peak_s - r->onset_latency_s, r->decay_tau_s);
+        if (!isfinite(tau_on))
+            continue;
+        on[k] = tau_on;
+        off[k++] = r->decay_tau_s;
+    }
+    int ok = k >= AUTO_MIN_RESPONSES;
+    if (ok)
+        *shape = (nt_mf_kinetics){nt_median(on, k, off + rows), nt_median(off, k, off + rows)};
+    free(on);
+    return ok;
+}
+
 int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result *results,
                         nt_error *err)
 {
@@ -710,23 +743,12 @@ int nt_analyzer_execute(nt_analyzer *a, const nt_recording *rec, nt_trial_result
     if (status != NT_OK)
         return status;
 
-    /* The matched detectors hold FFTW plans: made here, in the calling
-     * thread, because FFTW's planner is not thread-safe. */
-    for (unsigned k = 0; a->p.detector == NT_DETECTOR_MATCHED && k < n_workers; k++) {
-        worker *w = &a->workers[k];
-        if (w->mf != NULL && w->mf_n == n && w->mf_rate_hz == 1.0 / dt)
-            continue;
-        nt_mf_destroy(w->mf);
-        w->mf = NULL;
-        status = nt_mf_create(n, 1.0 / dt, NULL, 0, &w->mf, err);
-        if (status != NT_OK)
-            return status;
-        w->mf_n = n;
-        w->mf_rate_hz = 1.0 / dt;
-    }
-
-    job j = {a, rec, results, dt, times_regular(t, n, dt), nt_grid_deviation(t, n), 0};
-    atomic_init(&j.next_roi, 0);
-    nt_parallel_run(n_workers, run_worker, &j);
-    return NT_OK;
+    nt_mf_kinetics shape = {0, 0};
+    if (a->p.template_kind == NT_TEMPLATE_FIXED)
+        shape = (nt_mf_kinetics){a->p.tau_on_s, a->p.tau_off_s};
+    status = run_pass(a, rec, results, dt, n_workers, shape, err);
+    if (status == NT_OK && a->p.detector == NT_DETECTOR_MATCHED &&
+        a->p.template_kind == NT_TEMPLATE_AUTO && learn_shape(&a->p, rec, results, &shape))
+        status = run_pass(a, rec, results, dt, n_workers, shape, err);
+    return status;
 }

@@ -15,6 +15,7 @@
 #include "internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 double nt_baseline_f0_at(const nt_baseline *b, double t_s)
 {
@@ -117,4 +118,79 @@ void nt_baseline_fit(const double *t, const double *x, size_t n, double stim_s,
         if (fit_slope(t, x, j0, i1, p->drift, &b->slope) == 0)
             b->drift = p->drift;
     }
+}
+
+/*
+ * The running baseline of spontaneous-event recordings (nt_baseline_running).
+ * Without a stimulus there is no pre-stimulus window, so F0 must come from
+ * the whole trace while the transients stay out of it. Each knot is the
+ * value at the knot of a least-squares line through the unmasked samples of
+ * its window: a line rather than a mean or a median, so that bleaching (a
+ * smooth decline over minutes) is followed without lag or bias even when the
+ * window spans the whole recording. The caller masks the transients it has
+ * found (and the samples far out on their side) and calls again, so that
+ * long, slow ones (a nanosensor decaying over tens of seconds) end up
+ * outside F0 — the "moving average that skips the response" of the lab
+ * scripts (DOMAIN.md). A least-squares line is pulled towards an unmasked
+ * transient only by its mean over the window, so even the first call,
+ * with nothing masked yet, leaves the peak of a transient standing out.
+ * Knots a quarter window apart, joined by straight lines, cost one fit per
+ * knot rather than per sample.
+ */
+int nt_baseline_running(const double *t, const double *x, const unsigned char *mask, size_t n,
+                        double window_s, double *work, double *f0)
+{
+    const double step = 0.25 * window_s, span = t[n - 1] - t[0];
+    size_t n_knots = (size_t)ceil(span / step) + 1;
+    double *knot = malloc(n_knots * sizeof *knot);
+    if (knot == NULL)
+        return NT_ERR_NOMEM;
+    int any = 0;
+    for (size_t j = 0; j < n_knots; j++) {
+        double c = t[0] + (double)j * step;
+        size_t i0 = nt_lower_bound(t, n, c - 0.5 * window_s);
+        size_t i1 = nt_lower_bound(t, n, c + 0.5 * window_s);
+        size_t m = 0;
+        double *tw = work, *xw = work + n, a, b;
+        for (size_t i = i0; i < i1; i++)
+            if (mask == NULL || !mask[i]) {
+                tw[m] = t[i] - c;
+                xw[m++] = x[i];
+            }
+        knot[j] = NAN;
+        if (m >= 3 && 10 * m >= i1 - i0 && nt_linefit(tw, xw, m, &a, &b) == 0) {
+            knot[j] = a;
+            any = 1;
+        }
+    }
+    if (!any) {
+        free(knot);
+        return NT_ERR_INVALID;
+    }
+    /* Knots without enough data: interpolated between the nearest valid ones. */
+    for (size_t j = 0; j < n_knots; j++) {
+        if (!isnan(knot[j]))
+            continue;
+        size_t a = j, b = j;
+        while (a > 0 && isnan(knot[a]))
+            a--;
+        while (b + 1 < n_knots && isnan(knot[b]))
+            b++;
+        if (isnan(knot[a]))
+            knot[j] = knot[b];
+        else if (isnan(knot[b]))
+            knot[j] = knot[a];
+        else
+            knot[j] = knot[a] + (knot[b] - knot[a]) * (double)(j - a) / (double)(b - a);
+    }
+    for (size_t i = 0; i < n; i++) {
+        double pos = (t[i] - t[0]) / step;
+        size_t k = (size_t)pos;
+        if (k + 1 >= n_knots)
+            f0[i] = knot[n_knots - 1];
+        else
+            f0[i] = knot[k] + (knot[k + 1] - knot[k]) * (pos - (double)k);
+    }
+    free(knot);
+    return NT_OK;
 }

@@ -2,7 +2,8 @@
  * h5util.c — what the HDF5 readers share: opening a file quietly, turning
  * HDF5's error stack into our messages, checked reads of numbers and strings
  * (datasets and attributes), and the tiled read of a 1-D or 2-D dataset of
- * samples into the ROI-major traces of a recording.
+ * samples into the ROI-major traces of a recording. (3-D movies are read
+ * by reader_movie.c.)
  *
  * Method. A damaged or hostile file must be refused, never trusted: every
  * size the file declares is checked before anything is allocated — against
@@ -189,9 +190,8 @@ int nt_h5_is_standard_number(hid_t type)
     return 0;
 }
 
-/* 1 for the sample types traces may hold. 64-bit integers are refused:
- * float32 would keep only 24 of their bits. */
-static int is_sample_type(hid_t type)
+/* 64-bit integers are refused: float32 would keep only 24 of their bits. */
+int nt_h5_is_sample_type(hid_t type)
 {
     return nt_h5_is_standard_number(type) &&
            (H5Tget_class(type) == H5T_FLOAT || H5Tget_size(type) <= 4);
@@ -1006,7 +1006,7 @@ int nt_h5_matrix_prepare(const nt_h5ctx *c, const nt_h5_matrix *m, int header_on
     if (type < 0)
         return nt_h5_fail(c->err, NT_ERR_CORRUPT, m->where, "cannot read the datatype");
     nt_h5_type_name(type, rec->sample_type, sizeof rec->sample_type);
-    if (!is_sample_type(type)) {
+    if (!nt_h5_is_sample_type(type)) {
         char name[64];
         nt_h5_describe_type(type, name, sizeof name);
         status = nt_error_set(c->err, NT_ERR_FORMAT, "%s: unsupported sample type (%s)", m->where,

@@ -60,6 +60,10 @@ void nt_h5_type_name(hid_t type, char *buf, size_t len);
  * order; 0 for every other type (see h5util.c for why). */
 int nt_h5_is_standard_number(hid_t type);
 
+/* 1 for the types samples may have: the standard numbers, except 64-bit
+ * integers. */
+int nt_h5_is_sample_type(hid_t type);
+
 /* Writes what the type is for an error message: its name, and why a number
  * type that looks supported is not. */
 void nt_h5_describe_type(hid_t type, char *buf, size_t len);
@@ -181,6 +185,38 @@ int nt_h5_matrix_prepare(const nt_h5ctx *c, const nt_h5_matrix *m, int header_on
  * bounded tile (see h5util.c).
  */
 int nt_h5_matrix_read(const nt_h5ctx *c, const nt_h5_matrix *m, nt_recording *rec);
+
+/* ---------------------------------------------------------- reader_movie.c */
+
+/* A 3-D dataset [frames][height][width] of pixels (a camera movie), to be
+ * cut into square tiles of grid_px pixels, one ROI each (nt_movie_grid in
+ * nirtrace.h). */
+typedef struct nt_h5_movie {
+    hid_t dset;
+    const char *where;  /* its path, for messages */
+    hsize_t dims[3];    /* frames, height, width */
+    size_t grid_px;     /* tile side; 0 for NT_GRID_PX_DEFAULT */
+} nt_h5_movie;
+
+/*
+ * Checks m as a movie and fills rec->n_rois (the whole tiles), n_frames,
+ * movie, roi_names ("r003c012"), sample_type and storage: a sample type
+ * (integers up to 32 bits, float32, float64), at least one whole tile, at
+ * most NT_H5_MAX_LIST_ENTRIES tiles, stored bytes that fit in the file,
+ * filters this HDF5 can decode, and (unless header_only) the traces plus
+ * the working memory of nt_h5_movie_read within c->max_bytes. Reads no
+ * pixels.
+ */
+int nt_h5_movie_prepare(const nt_h5ctx *c, const nt_h5_movie *m, int header_only,
+                        nt_recording *rec);
+
+/*
+ * Allocates rec->traces (shape from nt_h5_movie_prepare) and fills each
+ * ROI's trace with the mean of its tile's pixels, frame by frame. The movie
+ * is read in slabs of whole chunks (see reader_movie.c): memory is the
+ * traces plus one slab and its tile sums, never the movie.
+ */
+int nt_h5_movie_read(const nt_h5ctx *c, const nt_h5_movie *m, nt_recording *rec);
 
 /* ------------------------------------------------------------ reader_nwb.c */
 

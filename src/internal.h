@@ -6,6 +6,7 @@
 #define NT_INTERNAL_H
 
 #include "nirtrace.h"
+#include "fit_model.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +155,21 @@ void nt_baseline_inverse_fill(const nt_baseline *b, const double *t, size_t n,
 void nt_baseline_fit(const double *t, const double *x, size_t n, double stim_s,
                      double end_s, double from_s, const nt_params *p, nt_baseline *b);
 
+/*
+ * A running baseline of the raw trace x [n] (times t [n], increasing) for
+ * recordings without a pre-stimulus baseline: knots every window_s / 4, each
+ * the value at the knot of the least-squares line through the samples
+ * within window_s / 2 of it that mask does not mark (mask [n], non-zero
+ * inside a transient; NULL for none), joined by straight lines. A knot that
+ * sees fewer than 3 unmasked samples, or less
+ * than a tenth of its window, takes the value interpolated between its
+ * neighbours (the nearest one at either end). Writes f0 [n]; work is
+ * scratch [2 n]. Returns NT_OK, NT_ERR_INVALID when no knot has enough
+ * unmasked samples (f0 unchanged), or NT_ERR_NOMEM.
+ */
+int nt_baseline_running(const double *t, const double *x, const unsigned char *mask, size_t n,
+                        double window_s, double *work, double *f0);
+
 /* ------------------------------------------------------------- detect.c */
 
 /* The outcome of detection on one trial. */
@@ -209,5 +225,45 @@ size_t nt_measure_response(const double *t, const double *y, size_t n, size_t cr
  */
 double nt_measure_decay_tau(const double *t, const double *d, size_t n, size_t peak,
                             const nt_response_span *span);
+
+/* A start of the response-model fit: onset time and time constants, s. */
+typedef struct nt_fit_start {
+    double t0_s, tau_on_s, tau_off_s;
+} nt_fit_start;
+
+/* Where the response-model fit searches, and what a trusted fit satisfies. */
+typedef struct nt_refine {
+    nt_model_bounds bounds;   /* search box of t0, τon, τoff */
+    double from_s;            /* the fit starts here (some baseline before t0) */
+    double peak_min_s, peak_max_s; /* the fitted peak must lie in here */
+    double origin_s;          /* onset latency and time to peak count from here */
+} nt_refine;
+
+/*
+ * Refines the waveform measures r of a response (from nt_measure_response
+ * on the filtered trace; peak its peak index, span its span) with the lab's
+ * model A·(1 - e^(-(t-t0)/τon))·e^(-(t-t0)/τoff), fitted to the unfiltered
+ * ΔF/F d [n] (times t [n]) from q->from_s to the end of the decay span or
+ * 5 waveform half widths after the peak, whichever comes first (by then
+ * an exponential decay is down to 3 %: the later samples carry about 3 % of
+ * the information on τoff and all of the baseline's extrapolation error).
+ *
+ * Starts: t0 from the 10 % point, τon from the 10-90 % rise / ln 9, τoff
+ * from the half width / ln 2; and guess, when not NULL (a detector's own
+ * estimate, from a different basin). A fit is trusted when it converges
+ * inside q->bounds with τon <= τoff (a rise faster than the decay:
+ * otherwise the two constants swap roles and τoff no longer measures the
+ * decay), peaks in [peak_min_s, peak_max_s] and within a factor of 1.5 of
+ * the waveform's peak; of two trusted fits the lower residual wins. When
+ * none is trusted, the fit is tried once more with τoff started from the
+ * waveform's single-exponential decay (nt_measure_decay_tau), which then
+ * is r's decay τ when that fit fails too. A trusted fit's amplitude, peak,
+ * onset latency, time to peak, rise, half width and decay τ replace r's:
+ * returns 1; otherwise 0, r keeping its waveform measures. dt is the frame
+ * interval (the τon start when the rise is undefined).
+ */
+int nt_refine_with_model(const double *t, const double *d, size_t n, size_t peak,
+                         const nt_response_span *span, const nt_refine *q, double dt,
+                         const nt_fit_start *guess, nt_trial_result *r);
 
 #endif /* NT_INTERNAL_H */

@@ -240,3 +240,61 @@ double nt_measure_decay_tau(const double *t, const double *d, size_t n, size_t p
     double span_s = t[decay_end - 1] - t[peak];
     return nt_fit_exp_decay(t + peak, d + peak, n_fit, t[peak], 0.5 * dt, 10.0 * span_s, NULL);
 }
+
+/* One fit from the given start; 1 when it is trusted (see internal.h). */
+static int fit_trusted(const double *t, const double *d, size_t i0, size_t i1,
+                       const nt_fit_start *start, const nt_refine *q, const nt_trial_result *r,
+                       nt_model_fit *fit)
+{
+    if (i1 <= i0 || !isfinite(start->tau_off_s))
+        return 0;
+    const nt_model_bounds *b = &q->bounds;
+    double t0 = fmin(fmax(start->t0_s, b->t0_min_s), b->t0_max_s);
+    double tau_on = fmin(start->tau_on_s, b->tau_on_max_s);
+    if (nt_fit_response_model(t + i0, d + i0, i1 - i0, t0, tau_on, start->tau_off_s, b, fit) != 0)
+        return 0;
+    return fit->converged && fit->tau_on_s <= fit->tau_off_s && fit->peak_s >= q->peak_min_s &&
+           fit->peak_s <= q->peak_max_s && fit->peak_dff < 1.5 * r->amplitude_dff &&
+           fit->peak_dff > r->amplitude_dff / 1.5;
+}
+
+int nt_refine_with_model(const double *t, const double *d, size_t n, size_t peak,
+                         const nt_response_span *span, const nt_refine *q, double dt,
+                         const nt_fit_start *guess, nt_trial_result *r)
+{
+    double end_s = span->decay_end_s;
+    if (isfinite(r->half_width_s) && r->half_width_s > 0)
+        end_s = fmin(end_s, r->peak_s + 5.0 * r->half_width_s);
+    size_t i0 = nt_lower_bound(t, n, q->from_s), i1 = nt_lower_bound(t, n, end_s);
+    if (i1 < n)
+        i1++;
+    nt_fit_start start = {
+        isfinite(r->onset_latency_s) ? q->origin_s + r->onset_latency_s : q->origin_s,
+        isfinite(r->rise_s) && r->rise_s > 0 ? r->rise_s / log(9.0) : 4.0 * dt,
+        isfinite(r->half_width_s) ? r->half_width_s / log(2.0) : NAN,
+    };
+    const double tau_off_hw = start.tau_off_s;
+    nt_model_fit fit, alt;
+    int ok = fit_trusted(t, d, i0, i1, &start, q, r, &fit);
+    if (guess != NULL && fit_trusted(t, d, i0, i1, guess, q, r, &alt) &&
+        (!ok || alt.rss < fit.rss)) {
+        fit = alt;
+        ok = 1;
+    }
+    if (!ok) {
+        r->decay_tau_s = nt_measure_decay_tau(t, d, n, peak, span);
+        start.tau_off_s = r->decay_tau_s;
+        if (r->decay_tau_s != tau_off_hw)
+            ok = fit_trusted(t, d, i0, i1, &start, q, r, &fit);
+    }
+    if (!ok)
+        return 0;
+    r->amplitude_dff = fit.peak_dff;
+    r->peak_s = fit.peak_s;
+    r->time_to_peak_s = fit.peak_s - q->origin_s;
+    r->onset_latency_s = fit.t0_s - q->origin_s;
+    r->rise_s = fit.t90_s - fit.t10_s;
+    r->half_width_s = fit.t50_fall_s - fit.t50_rise_s;
+    r->decay_tau_s = fit.tau_off_s;
+    return 1;
+}

@@ -18,6 +18,7 @@ void nt_read_options_default(nt_read_options *opts)
     opts->max_bytes = phys / 2;
     opts->layout = NT_LAYOUT_AUTO;
     opts->header = -1;
+    opts->grid_px = NT_GRID_PX_DEFAULT;
 }
 
 nt_recording *nt_recording_new(size_t n_rois, size_t n_frames)

@@ -45,6 +45,15 @@ static void put_number(FILE *out, double v)
         fprintf(out, ",%.6g", v);
 }
 
+/* The ROI's name, or its 1-based number, in the `roi` column. */
+static void put_roi(FILE *out, const nt_recording *rec, size_t roi)
+{
+    if (rec->roi_names != NULL && roi < rec->n_rois)
+        nt_csv_put_field(out, rec->roi_names[roi]);
+    else
+        fprintf(out, "%zu", roi + 1);
+}
+
 int nt_csv_write_header(FILE *out)
 {
     return nt_csv_write_header_ex(out, NULL, 0);
@@ -79,10 +88,7 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
         const nt_trial_result *r = &results[i];
         nt_csv_put_field(out, file);
         fputc(',', out);
-        if (rec->roi_names != NULL && r->roi < rec->n_rois)
-            nt_csv_put_field(out, rec->roi_names[r->roi]);
-        else
-            fprintf(out, "%zu", r->roi + 1);
+        put_roi(out, rec, r->roi);
         fprintf(out, ",%zu", r->trial + 1);
         put_number(out, r->stim_s);
         fputc(',', out);
@@ -108,6 +114,70 @@ int nt_csv_write_rows_ex(FILE *out, const char *file, const nt_recording *rec,
             if (extra_values != NULL && extra_values[k] != NULL)
                 nt_csv_put_field(out, extra_values[k]);
         }
+        fputc('\n', out);
+        if (ferror(out))
+            return NT_ERR_IO;
+    }
+    return NT_OK;
+}
+
+int nt_events_csv_write_header(FILE *out)
+{
+    fputs("file,roi,event,onset_s,peak_s,amplitude_dff,rise_s,half_width_s,decay_tau_s,"
+          "auc_dff_s,snr\n",
+          out);
+    return ferror(out) ? NT_ERR_IO : NT_OK;
+}
+
+int nt_events_csv_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                             const nt_event *events, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const nt_event *e = &events[i];
+        nt_csv_put_field(out, file);
+        fputc(',', out);
+        put_roi(out, rec, e->roi);
+        fprintf(out, ",%zu", e->index + 1);
+        put_number(out, e->onset_s);
+        put_number(out, e->peak_s);
+        put_number(out, e->amplitude_dff);
+        put_number(out, e->rise_s);
+        put_number(out, e->half_width_s);
+        put_number(out, e->decay_tau_s);
+        put_number(out, e->auc_dff_s);
+        put_number(out, e->snr);
+        fputc('\n', out);
+        if (ferror(out))
+            return NT_ERR_IO;
+    }
+    return NT_OK;
+}
+
+int nt_events_summary_write_header(FILE *out)
+{
+    fputs("file,roi,n_events,duration_s,events_per_min,noise_sd_dff,flags\n", out);
+    return ferror(out) ? NT_ERR_IO : NT_OK;
+}
+
+int nt_events_summary_write_rows(FILE *out, const char *file, const nt_recording *rec,
+                                 const nt_event_roi *rois)
+{
+    char flags[128];
+    for (size_t r = 0; r < rec->n_rois; r++) {
+        const nt_event_roi *s = &rois[r];
+        nt_csv_put_field(out, file);
+        fputc(',', out);
+        put_roi(out, rec, r);
+        if (s->flags != 0)
+            fputs(",NaN", out);
+        else
+            fprintf(out, ",%zu", s->n_events);
+        put_number(out, s->duration_s);
+        put_number(out, s->events_per_min);
+        put_number(out, s->noise_sd_dff);
+        fputc(',', out);
+        nt_flags_format(s->flags, flags, sizeof flags);
+        fputs(flags, out);
         fputc('\n', out);
         if (ferror(out))
             return NT_ERR_IO;

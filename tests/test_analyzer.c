@@ -338,7 +338,8 @@ Test(analyzer, params_json_records_every_parameter)
     cr_assert(n > 0 && n < sizeof buf);
     const char *keys[] = {"nirtrace_version", "baseline_s", "drift", "noise_window_s",
                           "lowpass_hz", "threshold_sd", "min_duration_s", "window_s",
-                          "jitter_frames", "peak_max_s", "decay_max_s"};
+                          "jitter_frames", "peak_max_s", "decay_max_s", "detector",
+                          "false_alarm", "template", "tau_on_s", "tau_off_s"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cr_assert(strstr(buf, keys[i]) != NULL, "missing %s", keys[i]);
 }
@@ -375,4 +376,96 @@ Test(analyzer, keeps_trace_windows)
     cr_assert_float_eq(t[w + 0], -5.0, 1e-9, "second row starts its own window");
     nt_analyzer_destroy(a);
     nt_recording_free(rec);
+}
+
+/* Responders of one known shape and silent ROIs: the fixed template of
+ * that shape and the learnt one (auto) find every responder, keep the
+ * silent ROIs quiet and measure the decay (median within 10 %). */
+Test(analyzer, fixed_and_auto_templates_find_known_responses)
+{
+    const size_t n_resp = 30, n_rois = 60;
+    nt_recording *rec = synth_recording(n_rois, 600, 8.33, 200);
+    cr_assert_not_null(rec);
+    synth_rng rng = {77};
+    synth_roi resp = {0.05, 0.3, 0.4, 4.0, 0.005, 3000};
+    synth_roi none = {0.0, 0.0, 1.0, 1.0, 0.005, 3000};
+    for (size_t r = 0; r < n_rois; r++)
+        synth_fill(rec, r, r < n_resp ? &resp : &none, &rng);
+    const int kinds[] = {NT_TEMPLATE_FIXED, NT_TEMPLATE_AUTO};
+    for (size_t k = 0; k < 2; k++) {
+        nt_params p;
+        nt_params_default(&p);
+        p.template_kind = kinds[k];
+        p.tau_on_s = 0.4;
+        p.tau_off_s = 4.0;
+        nt_trial_result *res = run(rec, &p);
+        size_t hits = 0, fp = 0, n_tau = 0;
+        double tau[60], work[60];
+        for (size_t r = 0; r < n_rois; r++) {
+            if (r < n_resp) {
+                hits += (size_t)res[r].detected;
+                if (isfinite(res[r].decay_tau_s))
+                    tau[n_tau++] = res[r].decay_tau_s;
+            } else {
+                fp += (size_t)res[r].detected;
+            }
+        }
+        const char *name = nt_template_name(kinds[k]);
+        cr_assert_eq(hits, n_resp, "%s: %zu of %zu responders found", name, hits, n_resp);
+        cr_assert(fp <= 1, "%s: %zu false positives", name, fp);
+        double med = n_tau > 0 ? nt_median(tau, n_tau, work) : NAN;
+        cr_assert(n_tau >= n_resp - 1 && fabs(med / 4.0 - 1.0) < 0.1,
+                  "%s: %zu decays, median %g s (true 4 s)", name, n_tau, med);
+        free(res);
+    }
+    nt_recording_free(rec);
+}
+
+/* Weak responses of one shape: the single template of that shape needs a
+ * lower threshold than the four-shape bank (fewer shapes to try under
+ * noise alone), so it finds at least as many. */
+Test(analyzer, fixed_template_is_at_least_as_sensitive_as_the_bank)
+{
+    const size_t n_rois = 300;
+    nt_recording *rec = synth_recording(n_rois, 600, 8.33, 200);
+    cr_assert_not_null(rec);
+    synth_rng rng = {4242};
+    synth_roi weak = {0.004, 0.3, 0.3, 3.0, 0.005, 3000}; /* SNR 0.8 */
+    for (size_t r = 0; r < n_rois; r++)
+        synth_fill(rec, r, &weak, &rng);
+    size_t found[2] = {0, 0};
+    for (int k = 0; k < 2; k++) {
+        nt_params p;
+        nt_params_default(&p);
+        if (k == 1) {
+            p.template_kind = NT_TEMPLATE_FIXED;
+            p.tau_on_s = 0.3;
+            p.tau_off_s = 3.0;
+        }
+        nt_trial_result *res = run(rec, &p);
+        for (size_t r = 0; r < n_rois; r++)
+            found[k] += (size_t)res[r].detected;
+        free(res);
+    }
+    cr_assert(found[0] > n_rois / 4 && found[0] < n_rois, "bank found %zu of %zu", found[0],
+              n_rois);
+    cr_assert_geq(found[1], found[0], "fixed found %zu, bank %zu", found[1], found[0]);
+    nt_recording_free(rec);
+}
+
+Test(analyzer, rejects_bad_template_parameters)
+{
+    nt_params p;
+    nt_params_default(&p);
+    p.tau_on_s = 0;
+    nt_error err;
+    cr_assert_eq(nt_params_check(&p, &err), NT_ERR_INVALID);
+    cr_assert(strstr(err.message, "time constants") != NULL, "%s", err.message);
+    nt_params_default(&p);
+    p.template_kind = 7;
+    cr_assert_eq(nt_params_check(&p, &err), NT_ERR_INVALID);
+    cr_assert_eq(nt_template_parse("auto"), NT_TEMPLATE_AUTO);
+    cr_assert_eq(nt_template_parse("fixed"), NT_TEMPLATE_FIXED);
+    cr_assert_eq(nt_template_parse("Bank"), -1);
+    cr_assert_str_eq(nt_template_name(NT_TEMPLATE_BANK), "bank");
 }

@@ -633,6 +633,37 @@ Test(cli, print_params_shows_current_values)
     run_free(&r);
 }
 
+/* The template options: --tau-on/--tau-off make the fixed template, auto
+ * runs; contradictory or threshold-detector uses are usage errors. */
+Test(cli, template_options)
+{
+    run_result r = RUN("detect", "--tau-on", "0.4", "--tau-off", "4", "--print-params");
+    expect_exit(&r, 0);
+    expect_contains(r.out, "\"template\": \"fixed\",", "stdout");
+    expect_contains(r.out, "\"tau_on_s\": 0.40000000000000002,", "stdout");
+    run_free(&r);
+    r = RUN("detect", "-q", "--template", "auto", sample("fast_slow.h5"));
+    expect_exit(&r, 0);
+    expect_contains(r.out, "file,roi,trial", "stdout");
+    run_free(&r);
+    r = RUN("detect", "--template", "auto", "--tau-on", "1", sample("fast_slow.h5"));
+    expect_exit(&r, 2);
+    expect_contains(r.err, "fixed template", "stderr");
+    run_free(&r);
+    r = RUN("detect", "--detector", "threshold", "--template", "auto", sample("fast_slow.h5"));
+    expect_exit(&r, 2);
+    expect_contains(r.err, "--detector matched", "stderr");
+    run_free(&r);
+    r = RUN("detect", "--template", "best", sample("fast_slow.h5"));
+    expect_exit(&r, 2);
+    expect_contains(r.err, "bank, fixed or auto", "stderr");
+    run_free(&r);
+    r = RUN("detect", "--tau-on", "-1", sample("fast_slow.h5"));
+    expect_exit(&r, 2);
+    expect_contains(r.err, "time constants", "stderr");
+    run_free(&r);
+}
+
 /* ------------------------------------------------------------ overrides */
 
 Test(cli, stim_override_in_seconds)

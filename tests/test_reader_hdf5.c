@@ -1424,12 +1424,16 @@ Test(reader_hdf5, dataset_errors_name_the_path)
     read_fails(with_dataset(path, "/acq/frames"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/frames: no such dataset", "message");
     read_fails(with_dataset(path, "/acq/cube"), NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "/acq/cube: expected a 1-D or 2-D dataset, found 3-D",
+    cr_assert_str_eq(err.message,
+                     "/acq/cube: movie of 2 frames of 3 x 4 px holds no whole 15 px tile (use a "
+                     "smaller grid)",
                      "message");
     read_fails(with_dataset(path, "/acq/group"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/group: expected a dataset, found a group", "message");
     read_fails(with_dataset(path, "/acq/scalar"), NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "/acq/scalar: expected a 1-D or 2-D dataset, found a scalar",
+    cr_assert_str_eq(err.message,
+                     "/acq/scalar: expected a 1-D or 2-D dataset, or a 3-D movie "
+                     "[frames][height][width], found a scalar",
                      "message");
     read_fails(with_dataset(path, "/acq/cube/x"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/cube: expected a group, found a dataset", "message");
@@ -1453,7 +1457,7 @@ Test(reader_hdf5, missing_traces_message_has_a_hint)
     H5Fclose(file);
     nt_error err;
     read_fails(path, NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "no /traces dataset; use FILE.h5:/path for another dataset",
+    cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
 }
 

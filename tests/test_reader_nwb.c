@@ -437,7 +437,7 @@ Test(reader_nwb, detected_by_root_neurodata_type_alone)
     H5Fclose(file);
     nt_error err;
     read_fails(path, NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "no /traces dataset; use FILE.h5:/path for another dataset",
+    cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
 }
 
@@ -1282,7 +1282,7 @@ Test(reader_nwb, h5py_plain_hdf5_without_traces)
     py_generate();
     nt_error err;
     read_fails(tmp_path("plain.h5"), NULL, NT_ERR_FORMAT, &err);
-    cr_assert_str_eq(err.message, "no /traces dataset; use FILE.h5:/path for another dataset",
+    cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
     char spec[600];
     snprintf(spec, sizeof spec, "%s:/acq/frames", tmp_path("plain.h5"));

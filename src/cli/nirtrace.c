@@ -2,6 +2,7 @@
  * nirtrace — command-line front end of libnirtrace.
  *
  *   nirtrace detect [OPTIONS] FILE...   per-trial CSV table
+ *   nirtrace events [OPTIONS] FILE...   per-event CSV table (spontaneous transients)
  *   nirtrace info [OPTIONS] FILE...     what a file holds, valid for detect?
  *   nirtrace compare [OPTIONS] EXPECTED.csv ACTUAL.csv
  *
@@ -37,6 +38,8 @@ static const char *const usage_text =
     "Commands:\n"
     "  detect FILE...       one CSV row per (ROI, stimulus): detected, amplitude,\n"
     "                       latency and kinetics\n"
+    "  events FILE...       one CSV row per spontaneous transient of each ROI:\n"
+    "                       onset, peak, amplitude, rise, half width, decay, area\n"
     "  info FILE...         what each file holds, and whether detect can use it\n"
     "  compare EXP ACT      compare two CSV tables within tolerances (exit 1 if\n"
     "                       they differ)\n"
@@ -58,7 +61,7 @@ static const char *const detect_help =
     "      --baseline S         F0 = mean of the S seconds before the stimulus [5]\n"
     "      --drift MODEL        photobleaching correction fitted before the\n"
     "                           stimulus only: none, linear, exp [exp]\n"
-    "      --drift-window S     pre-stimulus span the drift is fitted on [20]\n"
+    "      --drift-window S     pre-stimulus span the drift is fitted on [40]\n"
     "      --noise-window S     pre-stimulus span of the noise sigma [10]\n"
     "Filter (zero-phase, FFT):\n"
     "      --lowpass HZ         Butterworth-magnitude cutoff, 0 = off [2]\n"
@@ -68,6 +71,13 @@ static const char *const detect_help =
     "                           duration; matched: whitened matched filter against\n"
     "                           a bank of responses, noise learnt per ROI [matched]\n"
     "      --false-alarm P      matched: false-alarm probability per trial [0.002]\n"
+    "      --template T         matched: the response shapes looked for: bank (four\n"
+    "                           shapes, fast to slow sensors), fixed (--tau-on,\n"
+    "                           --tau-off), auto (the median kinetics of the\n"
+    "                           file's confident responses, then a second pass)\n"
+    "                           [bank; fixed when --tau-on/--tau-off are given]\n"
+    "      --tau-on S, --tau-off S  rise and decay time constants of the fixed\n"
+    "                           shape A(1-exp(-t/tau_on))exp(-t/tau_off) [0.5, 5]\n"
     "      --threshold K        threshold in robust sigma (1.4826 MAD) [3]\n"
     "      --min-duration S     must stay above threshold this long [0.5]\n"
     "      --window S           onset within S seconds of the stimulus [5]\n"
@@ -456,7 +466,11 @@ enum {
     OPT_DELIMITER, OPT_HEADER, OPT_NO_HEADER, OPT_TRIGGER, OPT_TRIGGER_THRESHOLD,
     OPT_TRIGGER_REFRACTORY, OPT_TRACES_OUT, OPT_IGNORE, OPT_FILES_FROM, OPT_TIMEOUT,
     OPT_PROGRESS, OPT_NO_PROGRESS, OPT_MANIFEST, OPT_FORCE, OPT_OUT_DIR, OPT_RESUME, OPT_THREADS, OPT_DETECTOR,
-    OPT_FALSE_ALARM
+    OPT_FALSE_ALARM,
+    OPT_TEMPLATE,
+    OPT_TAU_ON,
+    OPT_TAU_OFF,
+    OPT_GRID
 };
 
 /* The input options every command that reads recordings takes. */
@@ -475,7 +489,8 @@ enum {
     {"trigger", required_argument, NULL, OPT_TRIGGER},                          \
     {"trigger-threshold", required_argument, NULL, OPT_TRIGGER_THRESHOLD},      \
     {"trigger-refractory", required_argument, NULL, OPT_TRIGGER_REFRACTORY},    \
-    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY}
+    {"max-memory", required_argument, NULL, OPT_MAX_MEMORY},                    \
+    {"grid", required_argument, NULL, OPT_GRID}
 
 static const char *const input_help =
     "Input (every format; overrides replace what the file says):\n"
@@ -490,7 +505,11 @@ static const char *const input_help =
     "                           so a train is one trial; 0 = one per pulse [2]\n"
     "      --max-memory MB      refuse recordings larger than MB megabytes\n"
     "                           [half the physical memory]\n"
-    "  HDF5 and NWB (FILE.h5:/group/data names any 1-D or 2-D dataset):\n"
+    "  HDF5 and NWB (FILE.h5:/group/data names any 1-D or 2-D dataset, or a 3-D\n"
+    "  movie [frames][height][width]):\n"
+    "      --grid PX            movies: square ROIs of PX x PX pixels, one per whole\n"
+    "                           tile; edge pixels past the last whole tile are\n"
+    "                           dropped [15]\n"
     "      --layout L           rois-by-frames or frames-by-rois [the format's own]\n"
     "      --time PATH          dataset of frame times in seconds\n"
     "      --stim-dataset PATH  dataset of stimulus onsets in seconds\n"
@@ -536,6 +555,11 @@ static int override_option(int opt, const char *arg, overrides *o)
         return parse_double(arg, &o->trigger_refractory_s) == 0 && o->trigger_refractory_s >= 0
                    ? 1
                    : -1;
+    case OPT_GRID:
+        if (parse_double(arg, &mb) != 0 || mb != floor(mb) || mb < 1 || mb > 65535)
+            return -1;
+        o->read.grid_px = (size_t)mb;
+        return 1;
     case OPT_MAX_MEMORY:
         if (parse_double(arg, &mb) != 0 || !(mb > 0) || mb > 1e12)
             return -1;
@@ -846,6 +870,30 @@ static int prepare_out_dir(const char *dir, const char *json, int resume)
     return write_text_file(path, json) == 0 ? 0 : EXIT_INPUT;
 }
 
+/* The options every batch command (detect, events) takes, with -j, -q, -h. */
+#define BATCH_LONGOPTS                                                          \
+    {"jobs", required_argument, NULL, 'j'},                                     \
+    {"files-from", required_argument, NULL, OPT_FILES_FROM},                    \
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},                          \
+    {"progress", no_argument, NULL, OPT_PROGRESS},                              \
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},                        \
+    {"quiet", no_argument, NULL, 'q'},                                          \
+    {"help", no_argument, NULL, 'h'}
+
+/* The one-line account of a batch on stderr: files ok and failed (naming
+ * up to 20), and the time it took. */
+static void print_batch_summary(size_t n_ok, size_t n_failed, const unsigned char *failed,
+                                char *const *paths, size_t n, double seconds)
+{
+    fprintf(stderr, "nirtrace: %zu file%s ok, %zu failed", n_ok, n_ok == 1 ? "" : "s", n_failed);
+    for (size_t i = 0, shown = 0; failed != NULL && i < n; i++)
+        if (failed[i] && shown++ < 20)
+            fprintf(stderr, "%s %s", shown == 1 ? ":" : ",", paths[i]);
+    if (n_failed > 20)
+        fprintf(stderr, ", ...");
+    fprintf(stderr, "; %.3g s\n", seconds);
+}
+
 static int cmd_detect(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -860,6 +908,9 @@ static int cmd_detect(int argc, char **argv)
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"detector", required_argument, NULL, OPT_DETECTOR},
         {"false-alarm", required_argument, NULL, OPT_FALSE_ALARM},
+        {"template", required_argument, NULL, OPT_TEMPLATE},
+        {"tau-on", required_argument, NULL, OPT_TAU_ON},
+        {"tau-off", required_argument, NULL, OPT_TAU_OFF},
         {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
         {"window", required_argument, NULL, OPT_WINDOW},
         {"jitter", required_argument, NULL, OPT_JITTER},
@@ -868,17 +919,11 @@ static int cmd_detect(int argc, char **argv)
         {"output", required_argument, NULL, 'o'},
         {"params-out", required_argument, NULL, OPT_PARAMS_OUT},
         {"print-params", no_argument, NULL, OPT_PRINT_PARAMS},
-        {"jobs", required_argument, NULL, 'j'},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"manifest", required_argument, NULL, OPT_MANIFEST},
         {"out-dir", required_argument, NULL, OPT_OUT_DIR},
         {"resume", no_argument, NULL, OPT_RESUME},
-        {"files-from", required_argument, NULL, OPT_FILES_FROM},
-        {"timeout", required_argument, NULL, OPT_TIMEOUT},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
+        BATCH_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     nt_params p;
@@ -890,6 +935,7 @@ static int cmd_detect(int argc, char **argv)
     const char *manifest_path = NULL, *out_dir = NULL;
     nt_manifest *manifest = NULL;
     int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0, resume = 0;
+    int template_kind = -1, tau_given = 0; /* -1: as the time constants say */
     long l, jobs = sysconf(_SC_NPROCESSORS_ONLN), cores = jobs;
     int threads = -1; /* --threads; -1: choose */
     double timeout_s = 600;
@@ -918,6 +964,14 @@ static int cmd_detect(int argc, char **argv)
         case OPT_DECAY_MAX: target = &p.decay_max_s; break;
         case OPT_TIMEOUT: target = &timeout_s; break;
         case OPT_FALSE_ALARM: target = &p.false_alarm; break;
+        case OPT_TAU_ON: target = &p.tau_on_s; tau_given = 1; break;
+        case OPT_TAU_OFF: target = &p.tau_off_s; tau_given = 1; break;
+        case OPT_TEMPLATE:
+            template_kind = nt_template_parse(optarg);
+            if (template_kind < 0)
+                bad = usage_error("detect: --template must be bank, fixed or auto, not '%s'",
+                                  optarg);
+            break;
         case OPT_DETECTOR:
             p.detector = nt_detector_parse(optarg);
             if (p.detector < 0)
@@ -982,6 +1036,14 @@ static int cmd_detect(int argc, char **argv)
     if (!bad && out_dir != NULL && (out_path != NULL || traces_path != NULL))
         bad = usage_error("detect: --out-dir writes one table per input: not with -o or "
                           "--traces-out");
+    if (!bad && template_kind >= 0 && template_kind != NT_TEMPLATE_FIXED && tau_given)
+        bad = usage_error("detect: --tau-on/--tau-off set the fixed template, not with "
+                          "--template %s", nt_template_name(template_kind));
+    p.template_kind = template_kind >= 0 ? template_kind
+                      : tau_given          ? NT_TEMPLATE_FIXED
+                                           : p.template_kind;
+    if (!bad && p.template_kind != NT_TEMPLATE_BANK && p.detector != NT_DETECTOR_MATCHED)
+        bad = usage_error("detect: --template and --tau-on/--tau-off need --detector matched");
     if (!bad && nt_params_check(&p, &err) != NT_OK)
         bad = usage_error("detect: %s", err.message);
     for (int i = optind; !bad && i < argc; i++) {
@@ -1122,23 +1184,338 @@ static int cmd_detect(int argc, char **argv)
         msg(traces_path, "%s", err.message);
         status = EXIT_INPUT;
     }
-    if (!quiet && inputs.n > 1) {
-        fprintf(stderr, "nirtrace: %zu file%s ok, %zu failed", n_ok, n_ok == 1 ? "" : "s",
-                n_failed);
-        for (size_t i = 0, shown = 0; failed != NULL && i < inputs.n; i++)
-            if (failed[i] && shown++ < 20)
-                fprintf(stderr, "%s %s", shown == 1 ? ":" : ",", inputs.paths[i]);
-        if (n_failed > 20)
-            fprintf(stderr, ", ...");
-        fprintf(stderr, "; %.3g s\n",
-                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-    }
+    if (!quiet && inputs.n > 1)
+        print_batch_summary(n_ok, n_failed, failed, inputs.paths, inputs.n,
+                            (double)(t1.tv_sec - t0.tv_sec) +
+                                1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     if (manifest != NULL && !quiet)
         report_unused_manifest_rows(manifest, manifest_path, &inputs);
     nt_manifest_free(manifest);
     free(failed);
     inputs_free(&inputs);
 
+    if (out_path != NULL) {
+        if (output_close(out, out_path, !write_failed) != 0)
+            return EXIT_INPUT;
+    } else if (fflush(stdout) != 0 || ferror(stdout) || write_failed) {
+        msg(NULL, "standard output: write error: %s", strerror(errno));
+        return EXIT_INPUT;
+    }
+    return status;
+}
+
+/* --------------------------------------------------------------- events */
+
+static const char *const events_help =
+    "Usage: nirtrace events [OPTIONS] FILE...\n"
+    "\n"
+    "Finds every spontaneous transient of every ROI and writes one CSV row per\n"
+    "event to stdout, rows in input order, then ROI, then time:\n"
+    "  file,roi,event,onset_s,peak_s,amplitude_dff,rise_s,half_width_s,\n"
+    "  decay_tau_s,auc_dff_s,snr\n"
+    "(times in seconds from the first frame, dF/F as a fraction; see README).\n"
+    "Recordings need no stimuli; stimuli, if any, are ignored, so that evoked\n"
+    "responses are reported as events too. A file that cannot be processed is\n"
+    "reported on stderr and writes no rows; the others are still written.\n"
+    "\n"
+    "Detection:\n"
+    "      --polarity P         positive (rises), negative (dips: amplitude_dff and\n"
+    "                           auc_dff_s written negative) or both [positive]\n"
+    "      --threshold K        the filtered dF/F rises above K robust sigma\n"
+    "                           (1.4826 MAD of the filtered dF/F outside events) [3]\n"
+    "      --min-duration S     and stays above it for S seconds [0.5]\n"
+    "Baseline and filter:\n"
+    "      --baseline-window S  F0 = running line fit to the raw trace over S\n"
+    "                           seconds, events left out; follows bleaching, and\n"
+    "                           must be longer than the longest event [120]\n"
+    "      --lowpass HZ         zero-phase Butterworth-magnitude cutoff, 0 = off [2]\n"
+    "      --order N            Butterworth order [4]\n"
+    "Measures:\n"
+    "      --decay-max S        fit the decay at most S seconds after the peak [60]\n"
+    "Output:\n"
+    "  -o, --output FILE        write the events CSV to FILE (atomically)\n"
+    "      --summary FILE       also write one row per ROI (atomically): file,roi,\n"
+    "                           n_events,duration_s,events_per_min,noise_sd_dff,flags\n"
+    "  -q, --quiet              no progress or summary on stderr (errors still shown)\n"
+    "  -h, --help               this help\n"
+    "Batch (FILE may be a directory, searched for recordings, or a quoted glob):\n"
+    "  -j, --jobs N             worker processes [the number of cores]\n"
+    "      --files-from LIST    also read input paths from LIST, one per line\n"
+    "                           ('-' for stdin)\n"
+    "      --timeout S          give up on an input after S seconds, 0 = never [600]\n"
+    "      --progress, --no-progress  progress line on stderr [when a terminal]\n"
+    "\n"
+    "Exit status: 0 all files processed, 1 some file failed or an output could\n"
+    "not be written, 2 bad command line.\n";
+
+/* Options of events only (values above every OPT_* of the shared enum). */
+enum { OPT_EV_POLARITY = 0x1000, OPT_EV_SUMMARY, OPT_EV_BASELINE_WINDOW };
+
+/* What every input of one events run shares. */
+typedef struct events_run {
+    nt_event_params p;
+    const overrides *o;
+    char *const *paths;
+    int summary; /* --summary: each input writes two framed blocks (events_one) */
+} events_run;
+
+/* Writes the block of len bytes at data as "LEN\n" followed by the bytes. */
+static void put_block(FILE *out, const char *data, size_t len)
+{
+    fprintf(out, "%zu\n", len);
+    fwrite(data, 1, len, out);
+}
+
+/*
+ * Reads input index, finds its events and writes their rows to out; with
+ * --summary, writes the events rows and the per-ROI rows as two blocks
+ * (put_block) that the parent separates (split_blocks), since the batch
+ * carries one stream per input. Returns 0 when done, 1 when the input
+ * failed (said on stderr), 2 when it ran out of memory.
+ */
+static int events_one(void *ctx, size_t index, FILE *out)
+{
+    const events_run *run = ctx;
+    const char *path = run->paths[index];
+    nt_recording *rec = load(path, run->o, 0);
+    if (rec == NULL)
+        return 1;
+    nt_error err = {0, ""};
+    nt_event *ev = NULL;
+    size_t n_ev = 0;
+    nt_event_roi *rois = malloc(rec->n_rois * sizeof *rois);
+    int st = rois == NULL ? NT_ERR_NOMEM
+                          : nt_events_detect(rec, &run->p, &ev, &n_ev, rois, &err);
+    int result = 0;
+    if (st == NT_ERR_NOMEM) {
+        result = 2;
+    } else if (st != NT_OK) {
+        msg(path, "%s", err.message[0] ? err.message : nt_strerror(st));
+        result = 1;
+    } else if (!run->summary) {
+        result = nt_events_csv_write_rows(out, path, rec, ev, n_ev) != NT_OK;
+    } else {
+        char *text[2] = {NULL, NULL};
+        size_t len[2] = {0, 0};
+        for (int k = 0; k < 2 && result == 0; k++) {
+            FILE *mem = open_memstream(&text[k], &len[k]);
+            if (mem == NULL) {
+                result = 2;
+                break;
+            }
+            int w = k == 0 ? nt_events_csv_write_rows(mem, path, rec, ev, n_ev)
+                           : nt_events_summary_write_rows(mem, path, rec, rois);
+            if (fclose(mem) != 0 || w != NT_OK)
+                result = 2;
+        }
+        for (int k = 0; k < 2 && result == 0; k++)
+            put_block(out, text[k], len[k]);
+        free(text[0]);
+        free(text[1]);
+    }
+    nt_events_free(ev);
+    free(rois);
+    nt_recording_free(rec);
+    return result;
+}
+
+/* Copies block `which` (0: events rows, 1: summary rows) of every input in
+ * the framed stream in to out. Returns 0, or -1 on a malformed stream or a
+ * write error. */
+static int split_blocks(FILE *in, int which, FILE *out)
+{
+    char buf[65536];
+    rewind(in);
+    for (int k = 0;; k = !k) {
+        size_t len;
+        int c = fscanf(in, "%zu", &len);
+        if (c == EOF && k == 0)
+            return ferror(in) || ferror(out) ? -1 : 0;
+        if (c != 1 || fgetc(in) != '\n')
+            return -1;
+        while (len > 0) {
+            size_t chunk = len < sizeof buf ? len : sizeof buf;
+            if (fread(buf, 1, chunk, in) != chunk)
+                return -1;
+            if (k == which && fwrite(buf, 1, chunk, out) != chunk)
+                return -1;
+            len -= chunk;
+        }
+    }
+}
+
+
+/* Writes the table `which` of the framed stream mux to path (atomically),
+ * or to stdout when path is NULL. Returns 0 or -1 after saying why. */
+static int write_split(FILE *mux, int which, const char *path)
+{
+    FILE *f = path != NULL ? output_open(path) : stdout;
+    if (f == NULL)
+        return -1;
+    int bad = (which == 0 ? nt_events_csv_write_header(f) : nt_events_summary_write_header(f)) !=
+              NT_OK;
+    if (!bad && split_blocks(mux, which, f) != 0) {
+        msg(path, "write error: %s", ferror(mux) ? "cannot read back the rows" : strerror(errno));
+        bad = 1;
+    }
+    if (path != NULL)
+        return output_close(f, path, !bad) != 0 ? -1 : 0;
+    if (bad || fflush(stdout) != 0 || ferror(stdout)) {
+        if (!bad)
+            msg(NULL, "standard output: write error: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_events(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        INPUT_LONGOPTS,
+        {"polarity", required_argument, NULL, OPT_EV_POLARITY},
+        {"threshold", required_argument, NULL, OPT_THRESHOLD},
+        {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
+        {"baseline-window", required_argument, NULL, OPT_EV_BASELINE_WINDOW},
+        {"lowpass", required_argument, NULL, OPT_LOWPASS},
+        {"order", required_argument, NULL, OPT_ORDER},
+        {"decay-max", required_argument, NULL, OPT_DECAY_MAX},
+        {"output", required_argument, NULL, 'o'},
+        {"summary", required_argument, NULL, OPT_EV_SUMMARY},
+        BATCH_LONGOPTS,
+        {NULL, 0, NULL, 0},
+    };
+    events_run run;
+    nt_event_params_default(&run.p);
+    overrides o;
+    overrides_init(&o);
+    input_list inputs = {NULL, 0, 0};
+    const char *out_path = NULL, *summary_path = NULL;
+    int opt, progress = -1, bad = 0;
+    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    double timeout_s = 600;
+    if (jobs < 1)
+        jobs = 1;
+
+    while (!bad && (opt = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
+        int r = override_option(opt, optarg, &o);
+        if (r > 0)
+            continue;
+        double *target = NULL;
+        switch (r < 0 ? -1 : opt) {
+        case -1: break;
+        case OPT_THRESHOLD: target = &run.p.threshold_sd; break;
+        case OPT_MIN_DURATION: target = &run.p.min_duration_s; break;
+        case OPT_EV_BASELINE_WINDOW: target = &run.p.baseline_window_s; break;
+        case OPT_LOWPASS: target = &run.p.lowpass_hz; break;
+        case OPT_DECAY_MAX: target = &run.p.decay_max_s; break;
+        case OPT_TIMEOUT: target = &timeout_s; break;
+        case OPT_EV_POLARITY:
+            run.p.polarity = nt_polarity_parse(optarg);
+            if (run.p.polarity < 0)
+                bad = usage_error("events: --polarity must be positive, negative or both, "
+                                  "not '%s'",
+                                  optarg);
+            break;
+        case OPT_ORDER:
+        case 'j':
+            if (parse_long(optarg, &l) != 0 || l < 1 || l > 100000)
+                r = -1;
+            else if (opt == OPT_ORDER)
+                run.p.lowpass_order = (int)l;
+            else
+                jobs = l;
+            break;
+        case OPT_FILES_FROM: {
+            int added = inputs_add_from(&inputs, optarg);
+            if (added != 0)
+                bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
+            break;
+        }
+        case 'o': out_path = optarg; break;
+        case OPT_EV_SUMMARY: summary_path = optarg; break;
+        case OPT_PROGRESS: progress = 1; break;
+        case OPT_NO_PROGRESS: progress = 0; break;
+        case 'q': quiet = 1; break;
+        case 'h':
+            printf("%s\n%s", events_help, input_help);
+            overrides_free(&o);
+            inputs_free(&inputs);
+            return finish_stdout(EXIT_OK);
+        default:
+            bad = usage_error("events: unknown option or missing value: %s", argv[optind - 1]);
+            break;
+        }
+        if (!bad && (r < 0 || (target != NULL && parse_double(optarg, target) != 0)))
+            bad = usage_error("events: invalid value '%s' for --%s", optarg,
+                              option_name(longopts, opt));
+    }
+    nt_error err = {0, ""};
+    if (!bad && !(timeout_s >= 0))
+        bad = usage_error("events: --timeout must be >= 0 s");
+    if (!bad && nt_event_params_check(&run.p, &err) != NT_OK)
+        bad = usage_error("events: %s", err.message);
+    if (!bad && out_path != NULL && summary_path != NULL && strcmp(out_path, summary_path) == 0)
+        bad = usage_error("events: -o and --summary name the same file");
+    for (int i = optind; !bad && i < argc; i++) {
+        int added = inputs_add(&inputs, argv[i]);
+        if (added != 0)
+            bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
+    }
+    if (!bad && inputs.n == 0)
+        bad = usage_error("events: no input file");
+    if (bad) {
+        overrides_free(&o);
+        inputs_free(&inputs);
+        return bad;
+    }
+    run.o = &o;
+    run.paths = inputs.paths;
+    run.summary = summary_path != NULL;
+
+    /* Without --summary the rows stream to the output; with it, both tables
+     * go through one framed temporary stream, split after the batch (one
+     * atomic output is open at a time). */
+    FILE *out = NULL;
+    if (run.summary)
+        out = tmpfile();
+    else
+        out = out_path != NULL ? output_open(out_path) : stdout;
+    if (out == NULL) {
+        if (run.summary)
+            msg(NULL, "cannot create a temporary file: %s", strerror(errno));
+        overrides_free(&o);
+        inputs_free(&inputs);
+        return EXIT_INPUT;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int write_failed = !run.summary && nt_events_csv_write_header(out) != NT_OK;
+    unsigned char *failed = calloc(inputs.n, 1);
+    batch_options bo = {(unsigned)jobs, timeout_s, 0, 0};
+    bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
+    bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
+    batch_summary sum;
+    batch_run(&bo, inputs.paths, inputs.n, events_one, &run, out, failed, &sum);
+    write_failed |= sum.write_failed;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    int status = sum.failed > 0 ? EXIT_INPUT : EXIT_OK;
+    if (!quiet && inputs.n > 1)
+        print_batch_summary(sum.ok, sum.failed, failed, inputs.paths, inputs.n,
+                            (double)(t1.tv_sec - t0.tv_sec) +
+                                1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+    free(failed);
+    overrides_free(&o);
+    inputs_free(&inputs);
+
+    if (run.summary) {
+        int w = write_failed ? -1 : write_split(out, 0, out_path);
+        if (w == 0)
+            w = write_split(out, 1, summary_path);
+        if (write_failed)
+            msg(NULL, "cannot write the temporary table: %s", strerror(errno));
+        fclose(out);
+        return w != 0 ? EXIT_INPUT : status;
+    }
     if (out_path != NULL) {
         if (output_close(out, out_path, !write_failed) != 0)
             return EXIT_INPUT;
@@ -1167,6 +1544,16 @@ static void print_info(const char *path, const nt_recording *rec)
     printf("file: %s\n", path);
     printf("traces: %zu ROIs x %zu frames, %s, %s\n", rec->n_rois, rec->n_frames,
            rec->sample_type, rec->storage);
+    if (rec->movie.grid_px > 0) {
+        const nt_movie_grid *g = &rec->movie;
+        printf("movie: %zu frames of %zu x %zu px (height x width); grid %zu px: %zu x %zu "
+               "tiles = %zu ROIs", rec->n_frames, g->height_px, g->width_px, g->grid_px,
+               g->tile_rows, g->tile_cols, g->tile_rows * g->tile_cols);
+        if (g->height_px % g->grid_px != 0 || g->width_px % g->grid_px != 0)
+            printf("; %zu px at the bottom and %zu px at the right in no tile",
+                   g->height_px % g->grid_px, g->width_px % g->grid_px);
+        putchar('\n');
+    }
     if (rec->time_s != NULL && rec->n_frames > 0) {
         double span = rec->time_s[rec->n_frames - 1] - rec->time_s[0];
         printf("time: %.6g Hz from the %s, %.6g s", rec->rate_hz, source_name(rec->time_source),
@@ -1469,6 +1856,8 @@ int main(int argc, char **argv)
      * command name as argv[0]. */
     if (strcmp(cmd, "detect") == 0)
         return cmd_detect(argc - 1, argv + 1);
+    if (strcmp(cmd, "events") == 0)
+        return cmd_events(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0)
         return cmd_info(argc - 1, argv + 1);
     if (strcmp(cmd, "compare") == 0)

@@ -448,7 +448,8 @@ static int events_of_roi(const nt_recording *rec, size_t roi, const nt_event_par
         }
     }
     size_t count = out->n - first;
-    qsort(out->v + first, count, sizeof *out->v, by_peak);
+    if (count > 1)
+        qsort(out->v + first, count, sizeof *out->v, by_peak);
     for (size_t k = 0; k < count; k++)
         out->v[first + k].index = k;
     sum->n_events = count;

@@ -991,6 +991,22 @@ int nt_h5_attr_string(const nt_h5ctx *c, hid_t obj, const char *where, const cha
 
 /* ----------------------------------------------------------- samples */
 
+int nt_h5_sample_type(const nt_h5ctx *c, hid_t dset, const char *where, const char *what,
+                      nt_recording *rec, hid_t *type)
+{
+    *type = H5Dget_type(dset);
+    if (*type < 0)
+        return nt_h5_fail(c->err, NT_ERR_CORRUPT, where, "cannot read the datatype");
+    nt_h5_type_name(*type, rec->sample_type, sizeof rec->sample_type);
+    if (nt_h5_is_sample_type(*type))
+        return NT_OK;
+    char name[64];
+    nt_h5_describe_type(*type, name, sizeof name);
+    H5Tclose(*type);
+    *type = H5I_INVALID_HID;
+    return nt_error_set(c->err, NT_ERR_FORMAT, "%s: unsupported %s type (%s)", where, what, name);
+}
+
 int nt_h5_matrix_prepare(const nt_h5ctx *c, const nt_h5_matrix *m, int header_only,
                          nt_recording *rec)
 {
@@ -1002,17 +1018,10 @@ int nt_h5_matrix_prepare(const nt_h5ctx *c, const nt_h5_matrix *m, int header_on
                  (unsigned long long)cols);
     else
         snprintf(shape, sizeof shape, "%llu", (unsigned long long)cols);
-    hid_t type = H5Dget_type(m->dset);
-    if (type < 0)
-        return nt_h5_fail(c->err, NT_ERR_CORRUPT, m->where, "cannot read the datatype");
-    nt_h5_type_name(type, rec->sample_type, sizeof rec->sample_type);
-    if (!nt_h5_is_sample_type(type)) {
-        char name[64];
-        nt_h5_describe_type(type, name, sizeof name);
-        status = nt_error_set(c->err, NT_ERR_FORMAT, "%s: unsupported sample type (%s)", m->where,
-                              name);
-        goto cleanup;
-    }
+    hid_t type;
+    status = nt_h5_sample_type(c, m->dset, m->where, "sample", rec, &type);
+    if (status != NT_OK)
+        return status;
     if (cols != 0 && rows > (hsize_t)(SIZE_MAX / sizeof(float)) / cols) {
         status = nt_error_set(c->err, NT_ERR_TOO_LARGE,
                               "%s: declares %s samples, more than this computer can address",

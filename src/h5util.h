@@ -64,6 +64,12 @@ int nt_h5_is_standard_number(hid_t type);
  * integers. */
 int nt_h5_is_sample_type(hid_t type);
 
+/* The datatype of dset, whose name goes to rec->sample_type, into *type
+ * (close with H5Tclose): NT_OK when samples may have it, else the error
+ * "WHERE: unsupported WHAT type (...)" with *type invalid. */
+int nt_h5_sample_type(const nt_h5ctx *c, hid_t dset, const char *where, const char *what,
+                      nt_recording *rec, hid_t *type);
+
 /* Writes what the type is for an error message: its name, and why a number
  * type that looks supported is not. */
 void nt_h5_describe_type(hid_t type, char *buf, size_t len);

@@ -205,17 +205,10 @@ int nt_h5_movie_prepare(const nt_h5ctx *c, const nt_h5_movie *m, int header_only
     snprintf(shape, sizeof shape, "%llu frames of %llu x %llu px", (unsigned long long)frames,
              (unsigned long long)height, (unsigned long long)width);
 
-    hid_t type = H5Dget_type(m->dset);
-    if (type < 0)
-        return nt_h5_fail(c->err, NT_ERR_CORRUPT, m->where, "cannot read the datatype");
-    nt_h5_type_name(type, rec->sample_type, sizeof rec->sample_type);
-    if (!nt_h5_is_sample_type(type)) {
-        char name[64];
-        nt_h5_describe_type(type, name, sizeof name);
-        status = nt_error_set(c->err, NT_ERR_FORMAT, "%s: unsupported pixel type (%s)", m->where,
-                              name);
-        goto cleanup;
-    }
+    hid_t type;
+    status = nt_h5_sample_type(c, m->dset, m->where, "pixel", rec, &type);
+    if (status != NT_OK)
+        return status;
     if (grid > MAX_GRID_PX) {
         status = nt_error_set(c->err, NT_ERR_INVALID, "grid of %zu px: at most %u px", grid,
                               MAX_GRID_PX);

@@ -880,6 +880,53 @@ static int prepare_out_dir(const char *dir, const char *json, int resume)
     {"quiet", no_argument, NULL, 'q'},                                          \
     {"help", no_argument, NULL, 'h'}
 
+/* What the batch options (BATCH_LONGOPTS but --help) set. */
+typedef struct batch_cli {
+    long jobs;          /* -j [the number of cores] */
+    double timeout_s;   /* --timeout [600] */
+    int progress;       /* --progress 1, --no-progress 0, -1 when not given */
+    input_list inputs;  /* --files-from adds to it */
+} batch_cli;
+
+static void batch_cli_init(batch_cli *b)
+{
+    b->jobs = sysconf(_SC_NPROCESSORS_ONLN);
+    if (b->jobs < 1)
+        b->jobs = 1;
+    b->timeout_s = 600;
+    b->progress = -1;
+    b->inputs = (input_list){NULL, 0, 0};
+}
+
+/* Takes opt (with its argument) when it is one of the batch options:
+ * returns 0 when taken, -1 when opt is not one of them, or the exit status
+ * of a bad value after saying why. */
+static int batch_option(const char *cmd, int opt, const char *arg, batch_cli *b)
+{
+    long l;
+    switch (opt) {
+    case 'j':
+        if (parse_long(arg, &l) != 0 || l < 1 || l > 100000)
+            return usage_error("%s: invalid value '%s' for --jobs", cmd, arg);
+        b->jobs = l;
+        return 0;
+    case OPT_TIMEOUT:
+        if (parse_double(arg, &b->timeout_s) != 0)
+            return usage_error("%s: invalid value '%s' for --timeout", cmd, arg);
+        if (!(b->timeout_s >= 0))
+            return usage_error("%s: --timeout must be >= 0 s", cmd);
+        return 0;
+    case OPT_FILES_FROM: {
+        int added = inputs_add_from(&b->inputs, arg);
+        return added == 0 ? 0 : added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
+    }
+    case OPT_PROGRESS: b->progress = 1; return 0;
+    case OPT_NO_PROGRESS: b->progress = 0; return 0;
+    case 'q': quiet = 1; return 0;
+    default: return -1;
+    }
+}
+
 /* The one-line account of a batch on stderr: files ok and failed (naming
  * up to 20), and the time it took. */
 static void print_batch_summary(size_t n_ok, size_t n_failed, const unsigned char *failed,
@@ -930,17 +977,15 @@ static int cmd_detect(int argc, char **argv)
     nt_params_default(&p);
     overrides o;
     overrides_init(&o);
-    input_list inputs = {NULL, 0, 0};
+    batch_cli b;
+    batch_cli_init(&b);
     const char *out_path = NULL, *params_path = NULL, *traces_path = NULL;
     const char *manifest_path = NULL, *out_dir = NULL;
     nt_manifest *manifest = NULL;
-    int print_params = 0, status = EXIT_OK, opt, progress = -1, bad = 0, resume = 0;
+    int print_params = 0, status = EXIT_OK, opt, bad = 0, resume = 0;
     int template_kind = -1, tau_given = 0; /* -1: as the time constants say */
-    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN), cores = jobs;
+    long l, cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = -1; /* --threads; -1: choose */
-    double timeout_s = 600;
-    if (jobs < 1)
-        jobs = 1;
 
     while (!bad && (opt = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
         int r = override_option(opt, optarg, &o);
@@ -951,6 +996,10 @@ static int cmd_detect(int argc, char **argv)
         }
         if (r > 0)
             continue;
+        if ((r = batch_option("detect", opt, optarg, &b)) >= 0) {
+            bad = r;
+            continue;
+        }
         double *target = NULL;
         switch (opt) {
         case OPT_BASELINE: target = &p.baseline_s; break;
@@ -962,7 +1011,6 @@ static int cmd_detect(int argc, char **argv)
         case OPT_WINDOW: target = &p.window_s; break;
         case OPT_PEAK_MAX: target = &p.peak_max_s; break;
         case OPT_DECAY_MAX: target = &p.decay_max_s; break;
-        case OPT_TIMEOUT: target = &timeout_s; break;
         case OPT_FALSE_ALARM: target = &p.false_alarm; break;
         case OPT_TAU_ON: target = &p.tau_on_s; tau_given = 1; break;
         case OPT_TAU_OFF: target = &p.tau_off_s; tau_given = 1; break;
@@ -986,8 +1034,7 @@ static int cmd_detect(int argc, char **argv)
         case OPT_ORDER:
         case OPT_JITTER:
         case OPT_THREADS:
-        case 'j':
-            if (parse_long(optarg, &l) != 0 || l < (opt == 'j') || l > 100000) {
+            if (parse_long(optarg, &l) != 0 || l < 0 || l > 100000) {
                 bad = usage_error("detect: invalid value '%s' for --%s", optarg,
                                   option_name(longopts, opt));
                 break;
@@ -996,17 +1043,9 @@ static int cmd_detect(int argc, char **argv)
                 p.lowpass_order = (int)l;
             else if (opt == OPT_JITTER)
                 p.jitter_frames = (int)l;
-            else if (opt == OPT_THREADS)
-                threads = (int)l;
             else
-                jobs = l;
+                threads = (int)l;
             break;
-        case OPT_FILES_FROM: {
-            int added = inputs_add_from(&inputs, optarg);
-            if (added != 0)
-                bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
-            break;
-        }
         case 'o': out_path = optarg; break;
         case OPT_TRACES_OUT: traces_path = optarg; break;
         case OPT_PARAMS_OUT: params_path = optarg; break;
@@ -1014,13 +1053,10 @@ static int cmd_detect(int argc, char **argv)
         case OPT_MANIFEST: manifest_path = optarg; break;
         case OPT_OUT_DIR: out_dir = optarg; break;
         case OPT_RESUME: resume = 1; break;
-        case OPT_PROGRESS: progress = 1; break;
-        case OPT_NO_PROGRESS: progress = 0; break;
-        case 'q': quiet = 1; break;
         case 'h':
             printf("%s\n%s", detect_help, input_help);
             overrides_free(&o);
-            inputs_free(&inputs);
+            inputs_free(&b.inputs);
             return finish_stdout(EXIT_OK);
         default: bad = usage_error("detect: unknown option or missing value: %s", argv[optind - 1]); break;
         }
@@ -1029,8 +1065,6 @@ static int cmd_detect(int argc, char **argv)
                               option_name(longopts, opt));
     }
     nt_error err = {0, ""};
-    if (!bad && !(timeout_s >= 0))
-        bad = usage_error("detect: --timeout must be >= 0 s");
     if (!bad && resume && out_dir == NULL)
         bad = usage_error("detect: --resume needs --out-dir DIR");
     if (!bad && out_dir != NULL && (out_path != NULL || traces_path != NULL))
@@ -1047,7 +1081,7 @@ static int cmd_detect(int argc, char **argv)
     if (!bad && nt_params_check(&p, &err) != NT_OK)
         bad = usage_error("detect: %s", err.message);
     for (int i = optind; !bad && i < argc; i++) {
-        int added = inputs_add(&inputs, argv[i]);
+        int added = inputs_add(&b.inputs, argv[i]);
         if (added != 0)
             bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
     }
@@ -1055,14 +1089,14 @@ static int cmd_detect(int argc, char **argv)
         if (nt_manifest_read(manifest_path, &manifest, &err) != NT_OK) {
             msg(manifest_path, "%s", err.message);
             bad = EXIT_USAGE;
-        } else if (inputs.n == 0 && add_manifest_inputs(&inputs, manifest, manifest_path) != 0) {
+        } else if (b.inputs.n == 0 && add_manifest_inputs(&b.inputs, manifest, manifest_path) != 0) {
             bad = EXIT_USAGE;
         }
     }
     if (bad) {
         nt_manifest_free(manifest);
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return bad;
     }
     char json[2048];
@@ -1070,42 +1104,42 @@ static int cmd_detect(int argc, char **argv)
     if (print_params) {
         fputs(json, stdout);
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return finish_stdout(EXIT_OK);
     }
-    if (inputs.n == 0) {
+    if (b.inputs.n == 0) {
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return usage_error("detect: no input file");
     }
     if (params_path != NULL && write_text_file(params_path, json) != 0) {
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         nt_manifest_free(manifest);
         return EXIT_INPUT;
     }
     size_t n_skipped = 0;
     if (out_dir != NULL) {
-        int r = check_distinct_tables(out_dir, inputs.paths, inputs.n) != 0
+        int r = check_distinct_tables(out_dir, b.inputs.paths, b.inputs.n) != 0
                     ? EXIT_USAGE
                     : prepare_out_dir(out_dir, json, resume);
         /* Inputs whose table exists are done: with --resume they are not
          * analysed again; the list is compacted in place, order kept. */
-        for (size_t i = 0, k = 0; r == 0 && i < inputs.n; i++) {
+        for (size_t i = 0, k = 0; r == 0 && i < b.inputs.n; i++) {
             char table[4096];
-            out_dir_table(out_dir, inputs.paths[i], table, sizeof table);
+            out_dir_table(out_dir, b.inputs.paths[i], table, sizeof table);
             if (resume && access(table, F_OK) == 0) {
-                free(inputs.paths[i]);
+                free(b.inputs.paths[i]);
                 n_skipped++;
             } else {
-                inputs.paths[k++] = inputs.paths[i];
+                b.inputs.paths[k++] = b.inputs.paths[i];
             }
-            if (i + 1 == inputs.n)
-                inputs.n = k;
+            if (i + 1 == b.inputs.n)
+                b.inputs.n = k;
         }
         if (r != 0) {
             overrides_free(&o);
-            inputs_free(&inputs);
+            inputs_free(&b.inputs);
             nt_manifest_free(manifest);
             return r;
         }
@@ -1118,9 +1152,9 @@ static int cmd_detect(int argc, char **argv)
      * unless there are more cores than workers. */
     if (threads >= 0)
         p.threads = threads;
-    else if (inputs.n > 1)
-        p.threads = (int)(cores > jobs ? cores / jobs : 1);
-    detect_run run = {NULL, &o, inputs.paths, NULL, manifest, out_dir};
+    else if (b.inputs.n > 1)
+        p.threads = (int)(cores > b.jobs ? cores / b.jobs : 1);
+    detect_run run = {NULL, &o, b.inputs.paths, NULL, manifest, out_dir};
     if (nt_analyzer_create(&p, &run.an, &err) != NT_OK ||
         (traces_path != NULL &&
          (nt_analyzer_keep_windows(run.an, fmax(p.baseline_s, p.noise_window_s), p.decay_max_s,
@@ -1129,7 +1163,7 @@ static int cmd_detect(int argc, char **argv)
         msg(traces_path, "%s", err.message);
         nt_analyzer_destroy(run.an);
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return EXIT_INPUT;
     }
     FILE *out = stdout;
@@ -1137,7 +1171,7 @@ static int cmd_detect(int argc, char **argv)
         nt_traces_writer_close(run.traces, 0, NULL);
         nt_analyzer_destroy(run.an);
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return EXIT_INPUT;
     }
 
@@ -1148,28 +1182,28 @@ static int cmd_detect(int argc, char **argv)
         nt_csv_write_header_ex(out, manifest ? nt_manifest_columns(manifest) : NULL,
                                manifest ? nt_manifest_n_columns(manifest) : 0) != NT_OK;
     size_t n_ok = 0, n_failed = 0;
-    unsigned char *failed = calloc(inputs.n, 1);
+    unsigned char *failed = calloc(b.inputs.n, 1);
     if (run.traces != NULL) {
         /* The trace windows go into one HDF5 file held by this process, so
          * these inputs are analysed here, one after another. */
-        for (size_t i = 0; i < inputs.n && !write_failed; i++) {
+        for (size_t i = 0; i < b.inputs.n && !write_failed; i++) {
             int r = detect_one(&run, i, out);
             if (r == 2)
-                msg(inputs.paths[i], "out of memory");
+                msg(b.inputs.paths[i], "out of memory");
             if (r != 0 && failed != NULL)
                 failed[i] = 1;
             r == 0 ? n_ok++ : n_failed++;
             write_failed = ferror(out) != 0;
         }
     } else {
-        batch_options bo = {(unsigned)jobs, timeout_s, 0, 0};
+        batch_options bo = {(unsigned)b.jobs, b.timeout_s, 0, 0};
         /* A worker's address space: twice the largest recording it may
          * read, plus room for the libraries; a runaway allocation inside a
          * parser fails there instead of exhausting the machine. */
         bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
-        bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
+        bo.progress = b.progress >= 0 ? b.progress : (!quiet && isatty(STDERR_FILENO));
         batch_summary sum;
-        batch_run(&bo, inputs.paths, inputs.n, out_dir != NULL ? detect_one_to_dir : detect_one,
+        batch_run(&bo, b.inputs.paths, b.inputs.n, out_dir != NULL ? detect_one_to_dir : detect_one,
                   &run, out, failed, &sum);
         n_ok = sum.ok;
         n_failed = sum.failed;
@@ -1184,15 +1218,15 @@ static int cmd_detect(int argc, char **argv)
         msg(traces_path, "%s", err.message);
         status = EXIT_INPUT;
     }
-    if (!quiet && inputs.n > 1)
-        print_batch_summary(n_ok, n_failed, failed, inputs.paths, inputs.n,
+    if (!quiet && b.inputs.n > 1)
+        print_batch_summary(n_ok, n_failed, failed, b.inputs.paths, b.inputs.n,
                             (double)(t1.tv_sec - t0.tv_sec) +
                                 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     if (manifest != NULL && !quiet)
-        report_unused_manifest_rows(manifest, manifest_path, &inputs);
+        report_unused_manifest_rows(manifest, manifest_path, &b.inputs);
     nt_manifest_free(manifest);
     free(failed);
-    inputs_free(&inputs);
+    inputs_free(&b.inputs);
 
     if (out_path != NULL) {
         if (output_close(out, out_path, !write_failed) != 0)
@@ -1388,18 +1422,21 @@ static int cmd_events(int argc, char **argv)
     nt_event_params_default(&run.p);
     overrides o;
     overrides_init(&o);
-    input_list inputs = {NULL, 0, 0};
+    batch_cli b;
+    batch_cli_init(&b);
     const char *out_path = NULL, *summary_path = NULL;
-    int opt, progress = -1, bad = 0;
-    long l, jobs = sysconf(_SC_NPROCESSORS_ONLN);
-    double timeout_s = 600;
-    if (jobs < 1)
-        jobs = 1;
+    int opt, bad = 0;
+    long l;
 
     while (!bad && (opt = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
         int r = override_option(opt, optarg, &o);
         if (r > 0)
             continue;
+        int br = r < 0 ? -1 : batch_option("events", opt, optarg, &b);
+        if (br >= 0) {
+            bad = br;
+            continue;
+        }
         double *target = NULL;
         switch (r < 0 ? -1 : opt) {
         case -1: break;
@@ -1408,7 +1445,6 @@ static int cmd_events(int argc, char **argv)
         case OPT_EV_BASELINE_WINDOW: target = &run.p.baseline_window_s; break;
         case OPT_LOWPASS: target = &run.p.lowpass_hz; break;
         case OPT_DECAY_MAX: target = &run.p.decay_max_s; break;
-        case OPT_TIMEOUT: target = &timeout_s; break;
         case OPT_EV_POLARITY:
             run.p.polarity = nt_polarity_parse(optarg);
             if (run.p.polarity < 0)
@@ -1417,29 +1453,17 @@ static int cmd_events(int argc, char **argv)
                                   optarg);
             break;
         case OPT_ORDER:
-        case 'j':
             if (parse_long(optarg, &l) != 0 || l < 1 || l > 100000)
                 r = -1;
-            else if (opt == OPT_ORDER)
-                run.p.lowpass_order = (int)l;
             else
-                jobs = l;
+                run.p.lowpass_order = (int)l;
             break;
-        case OPT_FILES_FROM: {
-            int added = inputs_add_from(&inputs, optarg);
-            if (added != 0)
-                bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
-            break;
-        }
         case 'o': out_path = optarg; break;
         case OPT_EV_SUMMARY: summary_path = optarg; break;
-        case OPT_PROGRESS: progress = 1; break;
-        case OPT_NO_PROGRESS: progress = 0; break;
-        case 'q': quiet = 1; break;
         case 'h':
             printf("%s\n%s", events_help, input_help);
             overrides_free(&o);
-            inputs_free(&inputs);
+            inputs_free(&b.inputs);
             return finish_stdout(EXIT_OK);
         default:
             bad = usage_error("events: unknown option or missing value: %s", argv[optind - 1]);
@@ -1450,26 +1474,24 @@ static int cmd_events(int argc, char **argv)
                               option_name(longopts, opt));
     }
     nt_error err = {0, ""};
-    if (!bad && !(timeout_s >= 0))
-        bad = usage_error("events: --timeout must be >= 0 s");
     if (!bad && nt_event_params_check(&run.p, &err) != NT_OK)
         bad = usage_error("events: %s", err.message);
     if (!bad && out_path != NULL && summary_path != NULL && strcmp(out_path, summary_path) == 0)
         bad = usage_error("events: -o and --summary name the same file");
     for (int i = optind; !bad && i < argc; i++) {
-        int added = inputs_add(&inputs, argv[i]);
+        int added = inputs_add(&b.inputs, argv[i]);
         if (added != 0)
             bad = added == INPUTS_NOMEM ? EXIT_INPUT : EXIT_USAGE;
     }
-    if (!bad && inputs.n == 0)
+    if (!bad && b.inputs.n == 0)
         bad = usage_error("events: no input file");
     if (bad) {
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return bad;
     }
     run.o = &o;
-    run.paths = inputs.paths;
+    run.paths = b.inputs.paths;
     run.summary = summary_path != NULL;
 
     /* Without --summary the rows stream to the output; with it, both tables
@@ -1484,28 +1506,28 @@ static int cmd_events(int argc, char **argv)
         if (run.summary)
             msg(NULL, "cannot create a temporary file: %s", strerror(errno));
         overrides_free(&o);
-        inputs_free(&inputs);
+        inputs_free(&b.inputs);
         return EXIT_INPUT;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int write_failed = !run.summary && nt_events_csv_write_header(out) != NT_OK;
-    unsigned char *failed = calloc(inputs.n, 1);
-    batch_options bo = {(unsigned)jobs, timeout_s, 0, 0};
+    unsigned char *failed = calloc(b.inputs.n, 1);
+    batch_options bo = {(unsigned)b.jobs, b.timeout_s, 0, 0};
     bo.memory_bytes = 2 * o.read.max_bytes + ((size_t)1 << 30);
-    bo.progress = progress >= 0 ? progress : (!quiet && isatty(STDERR_FILENO));
+    bo.progress = b.progress >= 0 ? b.progress : (!quiet && isatty(STDERR_FILENO));
     batch_summary sum;
-    batch_run(&bo, inputs.paths, inputs.n, events_one, &run, out, failed, &sum);
+    batch_run(&bo, b.inputs.paths, b.inputs.n, events_one, &run, out, failed, &sum);
     write_failed |= sum.write_failed;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     int status = sum.failed > 0 ? EXIT_INPUT : EXIT_OK;
-    if (!quiet && inputs.n > 1)
-        print_batch_summary(sum.ok, sum.failed, failed, inputs.paths, inputs.n,
+    if (!quiet && b.inputs.n > 1)
+        print_batch_summary(sum.ok, sum.failed, failed, b.inputs.paths, b.inputs.n,
                             (double)(t1.tv_sec - t0.tv_sec) +
                                 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     free(failed);
     overrides_free(&o);
-    inputs_free(&inputs);
+    inputs_free(&b.inputs);
 
     if (run.summary) {
         int w = write_failed ? -1 : write_split(out, 0, out_path);

@@ -491,6 +491,9 @@ typedef struct nt_event_params {
     int lowpass_order;        /* Butterworth order of the magnitude response [4] */
     double baseline_window_s; /* span of the running F0 (line fits outside events) [120] */
     double decay_max_s;       /* the decay is followed at most this long after the peak [60] */
+    int detector;             /* enum nt_detector: NT_DETECTOR_MATCHED also adds the events
+                                 the whitened matched filter finds below k·σ [matched] */
+    double false_alarm_per_min; /* matched: false events per ROI-minute it may add [0.02] */
 } nt_event_params;
 
 /* Fills p with the documented defaults. */

@@ -853,6 +853,44 @@ cleanup:
 
 /* ------------------------------------------------------------ execute */
 
+/* Where nt_mf_scan puts each lag's best statistic. */
+typedef struct scan_sink {
+    double *stat;
+    unsigned char *kin;
+} scan_sink;
+
+static void keep_each(nt_mf *m, size_t j, size_t l, double num, double den2, void *ctx)
+{
+    scan_sink *s = ctx;
+    if (!(den2 > 0))
+        return;
+    double t = num / (m->sigma * sqrt(den2)) / m->kappa[j];
+    if (t > s->stat[l]) {
+        s->stat[l] = t;
+        if (s->kin != NULL)
+            s->kin[l] = (unsigned char)j;
+    }
+}
+
+size_t nt_mf_scan(nt_mf *m, const double *d, size_t n, double *stat, unsigned char *kin)
+{
+    if (n > m->n_max)
+        n = m->n_max;
+    const size_t nd = decimate(d, n, m->dec, m->x), st = (size_t)m->order;
+    for (size_t b = 0; b < nd; b++) {
+        stat[b] = -INFINITY;
+        if (kin != NULL)
+            kin[b] = 0;
+    }
+    if (nd < st + 2)
+        return nd;
+    record rec;
+    prepare_record(m, m->x, nd, st, &rec);
+    scan_sink sink = {stat, kin};
+    scan_lags(m, &rec, st, nd - 2, NULL, keep_each, &sink);
+    return nd;
+}
+
 /* The largest calibrated statistic over lags and templates, and where. */
 typedef struct best_lag {
     double stat;

@@ -155,6 +155,19 @@ int nt_mf_learn_noise(nt_mf *m, const double *x, const nt_mf_span *spans, size_t
                       int relative, nt_error *err);
 
 /*
+ * The calibrated statistic at every onset lag of the record d [n] (n <=
+ * n_max, units of the learnt noise), for finding transients anywhere in a
+ * trace: stat[b] is the largest T/κ over the templates with the onset at
+ * block b (sample b·D), kin[b] (when kin is not NULL) that template's index;
+ * -INFINITY before the AR filter has its p samples and where a template
+ * carries no information. The window of every lag is the detector's
+ * [l − pre, l + post), cut at the ends of d. Uses the current noise model
+ * (nt_mf_learn_noise first). Returns the number of blocks, n / D (at most
+ * nd_max).
+ */
+size_t nt_mf_scan(nt_mf *m, const double *d, size_t n, double *stat, unsigned char *kin);
+
+/*
  * Sets the noise model, at the working rate (after block-averaging by
  * nt_mf_block): the prediction-error filter a [order + 1] (a[0] = 1; may be
  * NULL when order is 0; whitened u[t] = Σ a[i]·x[t − i]) and the innovation

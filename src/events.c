@@ -25,17 +25,23 @@
  *     it and then risen again by k·σ above that valley. Such an event is
  *     measured from the valley (its pedestal), so that its amplitude is
  *     its own and not the sum of the two.
- *  5. Measures (measure.c, as for evoked responses): peak of the filtered
+ *  5. With the matched detector (the default), the whitened matched filter
+ *     of detect (detect_matched.c), its noise model learnt outside the
+ *     events, adds the events its statistic finds that reach k·σ at their
+ *     filtered peak but were too brief for the minimum duration, or
+ *     otherwise missed (matched_pass).
+ *  6. Measures (measure.c, as for evoked responses): peak of the filtered
  *     ΔF/F (parabola through the top three samples), onset at 10 % of the
  *     peak on the rising edge, rise 10 -> 90 %, half width, area from the
  *     onset until the trace returns to 0 (or the next event), decay τ a
  *     single exponential fitted to the unfiltered ΔF/F from the peak to the
- *     next event (at most decay_max_s).
+ *     next event (at most decay_max_s); then the response model's fit
+ *     (nt_refine_with_model) where it is trusted.
  *
  * A dip is the same on -ΔF/F; its amplitude and area are written negative.
  */
 #include "internal.h"
-#include "fit_model.h"
+#include "detect_matched.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -61,6 +67,8 @@ void nt_event_params_default(nt_event_params *p)
     p->lowpass_order = 4;
     p->baseline_window_s = 120.0;
     p->decay_max_s = 60.0;
+    p->detector = NT_DETECTOR_MATCHED;
+    p->false_alarm_per_min = 0.02;
 }
 
 int nt_event_params_check(const nt_event_params *p, nt_error *err)
@@ -84,6 +92,12 @@ int nt_event_params_check(const nt_event_params *p, nt_error *err)
     if (!(p->decay_max_s > 0) || !isfinite(p->decay_max_s))
         return nt_error_set(err, NT_ERR_INVALID, "decay-max must be > 0 s, got %g",
                             p->decay_max_s);
+    if (nt_detector_name(p->detector) == NULL)
+        return nt_error_set(err, NT_ERR_INVALID, "unknown detector %d", p->detector);
+    if (!(p->false_alarm_per_min > 0 && p->false_alarm_per_min < 10))
+        return nt_error_set(err, NT_ERR_INVALID,
+                            "false-alarm rate must be in (0, 10) per ROI-minute, got %g",
+                            p->false_alarm_per_min);
     return NT_OK;
 }
 
@@ -311,6 +325,118 @@ static int detect_pass(const double *t, size_t n, const nt_event_params *p, doub
     return NT_OK;
 }
 
+/* Most noise stretches given to the matched filter's noise model. */
+#define MAX_NOISE_SPANS 256
+
+static int by_start(const void *a, const void *b)
+{
+    size_t x = ((const span *)a)->start, y = ((const span *)b)->start;
+    return (x > y) - (x < y);
+}
+
+/* 1 when a span of l meets [from, to]. */
+static int covered(const span_list *l, size_t from, size_t to)
+{
+    for (size_t k = 0; k < l->n; k++)
+        if (l->v[k].start <= to && l->v[k].end >= from)
+            return 1;
+    return 0;
+}
+
+/*
+ * Adds to pos and neg the events the whitened matched filter finds
+ * (detect_matched.c) that the k·σ spans missed: its noise model is learnt
+ * from the ΔF/F outside every event (the final mask), its statistic taken
+ * at every onset of ±ΔF/F, and each run of onsets above the threshold for
+ * p->false_alarm_per_min false events per minute of noise is one event,
+ * with its onset at the run's best lag. The event's peak is the largest
+ * filtered z up to 1 s plus twice the best template's time to peak after
+ * the onset, its end where z returns to 0 (or the next event starts); an
+ * event that meets a known one of either sign, starts inside the mask or
+ * whose filtered peak is below min_peak is not added. Without a noise model nothing is
+ * added.
+ */
+static int matched_pass(const double *t, size_t n, const nt_event_params *p, nt_mf *mf,
+                        double min_peak, roi_buf *b, span_list *pos, span_list *neg)
+{
+    nt_mf_span spans[MAX_NOISE_SPANS];
+    size_t n_spans = 0;
+    for (size_t i = 0; i < n && n_spans < MAX_NOISE_SPANS;) {
+        while (i < n && b->mask[i])
+            i++;
+        size_t a = i;
+        while (i < n && !b->mask[i])
+            i++;
+        if (i > a + 8)
+            spans[n_spans++] = (nt_mf_span){a, i};
+    }
+    if (n_spans == 0 || nt_mf_learn_noise(mf, b->d, spans, n_spans, 0, NULL) != NT_OK)
+        return NT_OK;
+    const size_t dec = nt_mf_block(mf);
+    const double lags_per_min = 60.0 * nt_mf_rate_hz(mf) / (double)dec;
+    const double u = nt_mf_threshold(mf, lags_per_min > 1 ? (size_t)lags_per_min : 1,
+                                     p->false_alarm_per_min);
+    size_t n_bank;
+    const nt_mf_kinetics *bank = nt_mf_bank(mf, &n_bank);
+    double *stat = b->zbar;
+    unsigned char *kin = b->mask_new;
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        if ((sign > 0 && p->polarity == NT_POLARITY_NEGATIVE) ||
+            (sign < 0 && p->polarity == NT_POLARITY_POSITIVE))
+            continue;
+        span_list *l = sign > 0 ? pos : neg;
+        const size_t n_known = l->n;
+        for (size_t i = 0; i < n; i++)
+            b->z[i] = sign * b->d[i];
+        const size_t nd = nt_mf_scan(mf, b->z, n, stat, kin);
+        for (size_t k = 0; k < nd;) {
+            if (!(stat[k] > u)) {
+                k++;
+                continue;
+            }
+            size_t best = k;
+            for (; k < nd && stat[k] > u; k++)
+                if (stat[k] > stat[best])
+                    best = k;
+            const size_t o = best * dec;
+            const nt_mf_kinetics kk = bank[kin[best]];
+            const double tp = kk.tau_on_s * log1p(kk.tau_off_s / kk.tau_on_s);
+            size_t last = nt_lower_bound(t, n, t[o] + 2.0 * tp + 1.0);
+            if (last >= n)
+                last = n - 1;
+            /* Known events of either sign: the decay of a rise, against
+             * the window's line, looks like the start of a dip. */
+            if (b->mask[o] || covered(pos, o, last) || covered(neg, o, last))
+                continue;
+            size_t next = n, prev = 0;
+            for (size_t j = 0; j < l->n; j++) {
+                if (l->v[j].start > o && l->v[j].start < next)
+                    next = l->v[j].start;
+                if (l->v[j].end < o && l->v[j].end > prev)
+                    prev = l->v[j].end;
+            }
+            span s = {o, o, o, 0};
+            for (size_t i = o; i <= last && i < next; i++)
+                if (sign * b->y[i] > sign * b->y[s.peak])
+                    s.peak = i;
+            if (!(sign * b->y[s.peak] > min_peak))
+                continue;
+            /* As a k·σ span: from where the rise leaves 0 to where z is
+             * back at 0 (the filter's onset is on the block grid, and may
+             * be a little late). */
+            while (s.start > prev && sign * b->y[s.start] > 0)
+                s.start--;
+            for (s.end = s.peak; s.end + 1 < next && sign * b->y[s.end] > 0; s.end++)
+                ;
+            if (span_push(l, s) != NT_OK)
+                return NT_ERR_NOMEM;
+        }
+        if (l->n > n_known)
+            qsort(l->v, l->n, sizeof *l->v, by_start);
+    }
+    return NT_OK;
+}
+
 /* Measures the event s of sign `sign` (z = sign·ΔF/F), next_start being the
  * start of the next event of that sign (n when none) and prev_end the end
  * of the previous one (0 when none). */
@@ -390,8 +516,8 @@ static int by_peak(const void *a, const void *b)
 
 /* Adds the events of one ROI to out and fills its summary. */
 static int events_of_roi(const nt_recording *rec, size_t roi, const nt_event_params *p,
-                         nt_lowpass *lp, roi_buf *b, span_list *pos, span_list *neg,
-                         event_list *out, nt_event_roi *sum)
+                         nt_lowpass *lp, nt_mf *mf, roi_buf *b, span_list *pos,
+                         span_list *neg, event_list *out, nt_event_roi *sum)
 {
     const double *t = rec->time_s;
     const size_t n = rec->n_frames;
@@ -433,6 +559,18 @@ static int events_of_roi(const nt_recording *rec, size_t roi, const nt_event_par
         memcpy(b->mask, b->mask_new, n);
     }
     sum->noise_sd_dff = sd;
+    if (mf != NULL) {
+        /* An event the filter adds must still reach k·σ at its filtered
+         * peak: the filter relaxes the minimum duration (brief events) and
+         * finds onsets, but its statistic also runs high on slow wander and
+         * on the running baseline's residue around large events, which a
+         * template explains only in part (on the events benchmark, no peak
+         * rule: 0.194 false events per ROI-minute; 2.5 σ: 0.147; k σ:
+         * 0.136, recall 0.760 against 0.768). */
+        int st = matched_pass(t, n, p, mf, p->threshold_sd * sd, b, pos, neg);
+        if (st != NT_OK)
+            return st;
+    }
 
     size_t first = out->n;
     if (event_reserve(out, pos->n + neg->n) != NT_OK)
@@ -504,6 +642,13 @@ int nt_events_detect(const nt_recording *rec, const nt_event_params *p, nt_event
         (st = nt_lowpass_create(n, 1.0 / dt, p->lowpass_hz, p->lowpass_order, &lp, err)) != NT_OK)
         return st;
 
+    /* The matched filter needs 16 frames; shorter recordings go without. */
+    nt_mf *mf = NULL;
+    if (p->detector == NT_DETECTOR_MATCHED && n >= 16 &&
+        (st = nt_mf_create(n, 1.0 / dt, NULL, 0, &mf, err)) != NT_OK) {
+        nt_lowpass_destroy(lp);
+        return st;
+    }
     roi_buf b = {0};
     span_list pos = {NULL, 0, 0}, neg = {NULL, 0, 0};
     event_list out = {NULL, 0, 0};
@@ -519,7 +664,7 @@ int nt_events_detect(const nt_recording *rec, const nt_event_params *p, nt_event
              : nt_error_set(err, NT_ERR_NOMEM, "out of memory for traces of %zu frames", n);
     for (size_t r = 0; st == NT_OK && r < rec->n_rois; r++) {
         nt_event_roi sum = {0, (double)n * dt, NAN, NAN, 0};
-        st = events_of_roi(rec, r, p, lp, &b, &pos, &neg, &out, &sum);
+        st = events_of_roi(rec, r, p, lp, mf, &b, &pos, &neg, &out, &sum);
         if (st == NT_ERR_NOMEM)
             nt_error_set(err, st, "out of memory for the events of ROI %zu", r + 1);
         if (rois != NULL)
@@ -529,6 +674,7 @@ int nt_events_detect(const nt_recording *rec, const nt_event_params *p, nt_event
     free(pos.v);
     free(neg.v);
     nt_lowpass_destroy(lp);
+    nt_mf_destroy(mf);
     if (st != NT_OK) {
         free(out.v);
         return st;

@@ -428,3 +428,37 @@ Test(detect_matched, rejects_bad_arguments)
     cr_assert_eq(nt_mf_create(100, RATE, &k, 1, &bad, &err), NT_ERR_INVALID);
     nt_mf_destroy(NULL);
 }
+
+/* nt_mf_scan gives every lag the statistic nt_mf_execute gives it alone:
+ * noiseless, known σ, so T = A·||g⊥||/σ exactly at the onset, the matching
+ * template wins there, and the scan's largest value is at the onset. */
+Test(detect_matched, scan_agrees_with_execute_at_every_lag)
+{
+    size_t n_bank;
+    const nt_mf_kinetics *bank = nt_mf_bank(mf, &n_bank);
+    cr_assert_eq(nt_mf_set_noise(mf, NULL, 0, 0.01, NULL), NT_OK);
+    static double d[TRIAL_N], stat[TRIAL_N];
+    static unsigned char kin[TRIAL_N];
+    const size_t onset = STIM + 7;
+    for (size_t i = 0; i < TRIAL_N; i++)
+        d[i] = 0.01 + 2e-5 * (double)i;
+    add_response(d, TRIAL_N, onset, 0.05, bank[1].tau_on_s, bank[1].tau_off_s);
+    size_t nd = nt_mf_scan(mf, d, TRIAL_N, stat, kin);
+    cr_assert_eq(nd, (size_t)TRIAL_N);
+    size_t best = 0;
+    for (size_t l = 0; l < nd; l++)
+        if (stat[l] > stat[best])
+            best = l;
+    cr_assert_eq(best, onset, "largest statistic at lag %zu, onset %zu", best, onset);
+    cr_assert_eq(kin[onset], 1, "template %d won at the onset", kin[onset]);
+    double want = 0.05 * projected_norm(bank[1], onset) / 0.01;
+    cr_assert_float_eq(stat[onset], want, 1e-6 * want, "T %g, want %g", stat[onset], want);
+    /* Lag by lag, the same value as a one-lag nt_mf_execute. */
+    for (size_t l = STIM; l < STIM + 40; l += 3) {
+        nt_mf_result res;
+        cr_assert_eq(nt_mf_execute(mf, d, TRIAL_N, 0, STIM - JITTER, l, l, 0.005, 0, &res, NULL),
+                     NT_OK);
+        cr_assert_float_eq(stat[l], res.stat, 1e-9 * fabs(res.stat) + 1e-12,
+                           "lag %zu: scan %g, execute %g", l, stat[l], res.stat);
+    }
+}

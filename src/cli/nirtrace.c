@@ -1258,6 +1258,13 @@ static const char *const events_help =
     "      --threshold K        the filtered dF/F rises above K robust sigma\n"
     "                           (1.4826 MAD of the filtered dF/F outside events) [3]\n"
     "      --min-duration S     and stays above it for S seconds [0.5]\n"
+    "      --detector D         matched: also the events a whitened matched filter\n"
+    "                           (as detect's, noise learnt outside the events) finds\n"
+    "                           below K sigma (more recall, more false events; see\n"
+    "                           README); threshold: the K sigma events only\n"
+    "                           [matched]\n"
+    "      --false-alarm R      matched: false events it may add per ROI-minute of\n"
+    "                           noise [0.02]\n"
     "Baseline and filter:\n"
     "      --baseline-window S  F0 = running line fit to the raw trace over S\n"
     "                           seconds, events left out; follows bleaching, and\n"
@@ -1407,6 +1414,8 @@ static int cmd_events(int argc, char **argv)
     static const struct option longopts[] = {
         INPUT_LONGOPTS,
         {"polarity", required_argument, NULL, OPT_EV_POLARITY},
+        {"detector", required_argument, NULL, OPT_DETECTOR},
+        {"false-alarm", required_argument, NULL, OPT_FALSE_ALARM},
         {"threshold", required_argument, NULL, OPT_THRESHOLD},
         {"min-duration", required_argument, NULL, OPT_MIN_DURATION},
         {"baseline-window", required_argument, NULL, OPT_EV_BASELINE_WINDOW},
@@ -1443,6 +1452,13 @@ static int cmd_events(int argc, char **argv)
         case OPT_THRESHOLD: target = &run.p.threshold_sd; break;
         case OPT_MIN_DURATION: target = &run.p.min_duration_s; break;
         case OPT_EV_BASELINE_WINDOW: target = &run.p.baseline_window_s; break;
+        case OPT_FALSE_ALARM: target = &run.p.false_alarm_per_min; break;
+        case OPT_DETECTOR:
+            run.p.detector = nt_detector_parse(optarg);
+            if (run.p.detector < 0)
+                bad = usage_error("events: --detector must be threshold or matched, not '%s'",
+                                  optarg);
+            break;
         case OPT_LOWPASS: target = &run.p.lowpass_hz; break;
         case OPT_DECAY_MAX: target = &run.p.decay_max_s; break;
         case OPT_EV_POLARITY:

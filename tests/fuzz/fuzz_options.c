@@ -4,6 +4,9 @@
  *  - nt_params_check, nt_params_json and the analysis under any parameters
  *    that pass the check (the CLI passes every --baseline, --lowpass, ...
  *    value it can parse as a number to nt_params_check, then analyses);
+ *  - the matched detector's templates (--template, --tau-on, --tau-off)
+ *    and nt_events_detect (`nirtrace events`) under parameters derived
+ *    from the same bytes (below), so the corpus keeps its layout;
  *  - nt_drift_parse / nt_drift_name (--drift);
  *  - nt_manifest_read and nt_manifest_find (--manifest);
  *  - nt_csv_compare (`nirtrace compare`, --ignore) and nt_csv_merge
@@ -19,7 +22,14 @@
  *                CLI reads numbers with strtod, which can give Inf and NaN,
  *                but nt_params_check refuses those and that is all.
  *   bytes 72-83  three ints: drift, lowpass_order, jitter_frames.
- *   byte 84      flags: bit 0 keeps the trial windows (--traces-out).
+ *   byte 84      flags: bit 0 keeps the trial windows (--traces-out);
+ *                bits 1-2 the template kind (3: bank); bits 3-4 the
+ *                events' polarity (3: positive); bit 5 the events'
+ *                threshold detector.
+ * Derived: the fixed template's τon, τoff are window_s and peak_max_s;
+ * the events take threshold_sd, min_duration_s, lowpass_hz,
+ * lowpass_order, decay_max_s, 3 x drift_window_s as the baseline window
+ * and noise_window_s / 100 false events per minute.
  *   the rest     NUL-separated: a drift name (also the --ignore list of
  *                compare), a manifest, an expected CSV table, an actual
  *                CSV table. A short input keeps the defaults for the
@@ -72,7 +82,8 @@ static nt_recording *synthetic(void)
     return rec;
 }
 
-static void read_params(const uint8_t *data, size_t size, nt_params *p, int *keep_windows)
+static void read_params(const uint8_t *data, size_t size, nt_params *p, int *keep_windows,
+                        nt_event_params *ev)
 {
     double *d[N_DOUBLES] = {&p->baseline_s, &p->drift_window_s, &p->noise_window_s,
                             &p->lowpass_hz, &p->threshold_sd, &p->min_duration_s,
@@ -87,7 +98,50 @@ static void read_params(const uint8_t *data, size_t size, nt_params *p, int *kee
     }
     for (size_t i = 0; i < N_INTS && N_DOUBLES * 8 + (i + 1) * 4 <= size; i++)
         memcpy(k[i], data + N_DOUBLES * 8 + i * 4, sizeof(int));
-    *keep_windows = size >= PARAMS_BYTES && (data[PARAMS_BYTES - 1] & 1);
+    unsigned flags = size >= PARAMS_BYTES ? data[PARAMS_BYTES - 1] : 0;
+    *keep_windows = flags & 1;
+    p->template_kind = (flags >> 1) & 3;
+    if (p->template_kind == 3)
+        p->template_kind = NT_TEMPLATE_BANK;
+    p->tau_on_s = p->window_s;
+    p->tau_off_s = p->peak_max_s;
+    nt_event_params_default(ev);
+    ev->polarity = (flags >> 3) & 3;
+    if (ev->polarity == 3)
+        ev->polarity = NT_POLARITY_POSITIVE;
+    ev->detector = (flags >> 5) & 1 ? NT_DETECTOR_THRESHOLD : NT_DETECTOR_MATCHED;
+    ev->threshold_sd = p->threshold_sd;
+    ev->min_duration_s = p->min_duration_s;
+    ev->lowpass_hz = p->lowpass_hz;
+    ev->lowpass_order = p->lowpass_order;
+    ev->decay_max_s = p->decay_max_s;
+    ev->baseline_window_s = 3.0 * p->drift_window_s;
+    ev->false_alarm_per_min = p->noise_window_s / 100.0;
+}
+
+/* The events of the synthetic recording under ev, when the check passes;
+ * every event belongs to one of its ROIs, numbered from 0 in each. */
+static void try_events(const nt_event_params *ev)
+{
+    nt_error err;
+    if (nt_event_params_check(ev, &err) != NT_OK)
+        return;
+    nt_recording *rec = synthetic();
+    nt_event *e = NULL;
+    size_t n = 0;
+    nt_event_roi rois[SYN_ROIS];
+    if (nt_events_detect(rec, ev, &e, &n, rois, &err) != NT_OK)
+        return;
+    size_t total = 0;
+    for (size_t r = 0; r < SYN_ROIS; r++)
+        total += rois[r].n_events;
+    if (total != n)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (e[i].roi >= SYN_ROIS ||
+            (i > 0 && e[i].roi == e[i - 1].roi && e[i].index != e[i - 1].index + 1))
+            abort();
+    nt_events_free(e);
 }
 
 static void try_params(const nt_params *p, int keep_windows)
@@ -183,8 +237,10 @@ static void try_tables(const char *expected, const char *actual, const char *ign
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     nt_params p;
+    nt_event_params ev;
     int keep_windows;
-    read_params(data, size, &p, &keep_windows);
+    read_params(data, size, &p, &keep_windows, &ev);
+    try_events(&ev);
 
     /* The texts after the parameters, split at NUL bytes. */
     const uint8_t *text[N_TEXTS];

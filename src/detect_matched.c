@@ -121,6 +121,9 @@ struct nt_mf {
     double *p2;      /*                     ... of g² */
     double *pk;      /*                     ... of k·g[k] */
     double *hpow;    /* [n_bank][n_bins] |H_j|², the statistics' kernels */
+    double *shift;   /* [2 n_bins] e^(−2πi·f·pre/N): a delay by pre */
+    double *line_box;  /* [2 n_bins] spectrum of 1 over the window [0, pre + post) */
+    double *line_ramp; /* [2 n_bins] ... of t − tbar over it */
     double rho[NT_MF_BANK_MAX];   /* the statistic's correlation at adjacent lags */
     double tau[NT_MF_BANK_MAX];   /* lags per independent lag, for variances */
     size_t stride[NT_MF_BANK_MAX];   /* calibration lag step s_j */
@@ -135,7 +138,6 @@ struct nt_mf {
     /* buffers for one record (working rate) */
     double *x;       /* [nd_max] the block-averaged record */
     double *w;       /* [nd_max] whitened, 0 outside [st, n) */
-    double *spec_w;  /* [2 n_bins] spectrum of one block of w */
     double *corr;    /* [n_fft] one block's correlations */
     double *cw;      /* [nd_max + 1] prefix sums of w */
     double *ctw;     /* [nd_max + 1] prefix sums of (t − st)·w */
@@ -212,43 +214,53 @@ static void fill_template(double *s, size_t n, double rate_hz, size_t dec, nt_mf
  * under white whitened noise, gives rho[j] = r(1) (for the threshold) and
  * tau[j] = 1 + 2·Σ r(k)² (a sample variance over c lags is as good as one
  * over c / tau independent values).
+ *
+ * No transform is taken: h's spectrum is g's (spec_g, already made) shifted
+ * by pre, less the line's, whose two parts (a box and a ramp over the
+ * window) are fixed and made once (line_box, line_ramp); Σ_k r(k)² over
+ * all k is (1/N)·Σ_f |H(f)|⁴ (Parseval: r is the inverse transform of |H|²,
+ * without wrap as N >= 2·len); r(0) and r(1) are summed directly. The
+ * calibration's values s_j lags apart have 1 + 2·Σ_m r(m·s_j)², which for
+ * s_j <= tau/4 (r changes little over s_j lags) is 1 + (tau − 1)/s_j.
  */
 static void kernel_stats(nt_mf *m, const double *g, size_t j)
 {
-    size_t len = m->pre + m->post;
-    if (len > m->nd_max)
-        len = m->nd_max;
-    double *h = m->work;
-    memset(h, 0, len * sizeof *h);
-    for (size_t k = 0; k < m->post && m->pre + k < len; k++)
-        h[m->pre + k] = g[k];
+    const size_t len = m->pre + m->post, nb = m->n_bins;
     const double mm = (double)len, tbar = 0.5 * (mm - 1.0);
     const double norm_t2 = mm * (mm * mm - 1.0) / 12.0;
-    double s0 = 0, s1 = 0;
+    const double *p1 = m->p1 + j * (m->post + 1), *pk = m->pk + j * (m->post + 1);
+    /* The line's coefficients: h's sum and its moment about tbar. */
+    const double a0 = p1[m->post] / mm;
+    const double a1 = ((double)m->pre - tbar) * p1[m->post] + pk[m->post];
+    double *h = m->work;
+    memset(h, 0, len * sizeof *h);
+    memcpy(h + m->pre, g, m->post * sizeof *h);
+    double r0 = 0, r1 = 0;
     for (size_t t = 0; t < len; t++) {
-        s0 += h[t];
-        s1 += ((double)t - tbar) * h[t];
+        h[t] -= a0 + a1 / norm_t2 * ((double)t - tbar);
+        r0 += h[t] * h[t];
+        if (t > 0)
+            r1 += h[t - 1] * h[t];
     }
-    for (size_t t = 0; t < len; t++)
-        h[t] -= s0 / mm + s1 / norm_t2 * ((double)t - tbar);
-    nt_xcorr_spectrum(m->xc, h, len, m->spec_w);
-    double *e = m->hpow + j * m->n_bins;
-    for (size_t k = 0; k < m->n_bins; k++)
-        e[k] = m->spec_w[2 * k] * m->spec_w[2 * k] + m->spec_w[2 * k + 1] * m->spec_w[2 * k + 1];
-    nt_xcorr_correlate(m->xc, m->spec_w, m->spec_w, m->corr, len);
-    double r0 = m->corr[0], tau = 1.0, tau_s = 1.0;
+    const double *gs = m->spec_g + j * 2 * nb;
+    double *e = m->hpow + j * nb, sum4 = 0;
+    for (size_t k = 0; k < nb; k++) {
+        const double *sh = m->shift + 2 * k, *bx = m->line_box + 2 * k, *rp = m->line_ramp + 2 * k;
+        double re = gs[2 * k] * sh[0] - gs[2 * k + 1] * sh[1] - a0 * bx[0] - a1 / norm_t2 * rp[0];
+        double im = gs[2 * k] * sh[1] + gs[2 * k + 1] * sh[0] - a0 * bx[1] - a1 / norm_t2 * rp[1];
+        e[k] = re * re + im * im;
+        sum4 += (k > 0 && 2 * k < m->n_fft ? 2.0 : 1.0) * e[k] * e[k];
+    }
+    double tau = 1.0;
     m->rho[j] = 0;
     if (r0 > 0) {
-        m->rho[j] = m->corr[1] / r0;
-        for (size_t k = 1; k < len; k++)
-            tau += 2.0 * (m->corr[k] / r0) * (m->corr[k] / r0);
+        m->rho[j] = r1 / r0;
+        tau = fmax(1.0, sum4 / (double)m->n_fft / (r0 * r0));
     }
     size_t stride = tau >= 8.0 ? (size_t)(tau / 4.0) : 1;
-    for (size_t k = stride; r0 > 0 && k < len; k += stride)
-        tau_s += 2.0 * (m->corr[k] / r0) * (m->corr[k] / r0);
     m->tau[j] = tau;
     m->stride[j] = stride;
-    m->tau_s[j] = tau_s;
+    m->tau_s[j] = 1.0 + (tau - 1.0) / (double)stride;
 }
 
 /* Makes the current model's whitened templates: their spectra, prefix sums,
@@ -321,11 +333,12 @@ int nt_mf_create(size_t n_max, double rate_hz, const nt_mf_kinetics *bank, size_
      * covers a few windows, however long the trace (4 windows keep the
      * kernels' spectra finely sampled for the prior and leave 3/4 of each
      * block as output), or the whole record twice over when that is less,
-     * and at least twice the kernel (its autocorrelation must not wrap). */
-    const size_t win = m->pre + m->post, kernel = win < m->nd_max ? win : m->nd_max;
+     * and at least twice the window (the kernel's autocorrelation must not
+     * wrap: kernel_stats). */
+    const size_t win = m->pre + m->post;
     size_t n_block = 4 * win < 2 * m->nd_max ? 4 * win : 2 * m->nd_max;
-    if (n_block < 2 * kernel)
-        n_block = 2 * kernel;
+    if (n_block < 2 * win)
+        n_block = 2 * win;
     status = nt_xcorr_create(n_block, &m->xc, err);
     if (status != NT_OK)
         goto cleanup;
@@ -338,16 +351,19 @@ int nt_mf_create(size_t n_max, double rate_hz, const nt_mf_kinetics *bank, size_
     m->p2 = malloc(n_bank * (post + 1) * sizeof *m->p2);
     m->pk = malloc(n_bank * (post + 1) * sizeof *m->pk);
     m->hpow = malloc(n_bank * m->n_bins * sizeof *m->hpow);
+    m->shift = malloc(2 * m->n_bins * sizeof *m->shift);
+    m->line_box = malloc(2 * m->n_bins * sizeof *m->line_box);
+    m->line_ramp = malloc(2 * m->n_bins * sizeof *m->line_ramp);
     m->x = malloc(nd * sizeof *m->x);
     m->w = malloc(nd * sizeof *m->w);
-    m->spec_w = malloc(2 * m->n_bins * sizeof *m->spec_w);
     m->corr = malloc(m->n_fft * sizeof *m->corr);
     m->cw = malloc((nd + 1) * sizeof *m->cw);
     m->ctw = malloc((nd + 1) * sizeof *m->ctw);
     m->work = malloc((m->n_fft > nd ? m->n_fft : nd) * sizeof *m->work);
     if (m->tmpl == NULL || m->spec_g == NULL || m->p1 == NULL || m->p2 == NULL ||
-        m->pk == NULL || m->hpow == NULL || m->x == NULL || m->w == NULL ||
-        m->spec_w == NULL || m->corr == NULL || m->cw == NULL || m->ctw == NULL ||
+        m->pk == NULL || m->hpow == NULL || m->shift == NULL || m->line_box == NULL ||
+        m->line_ramp == NULL || m->x == NULL || m->w == NULL ||
+        m->corr == NULL || m->cw == NULL || m->ctw == NULL ||
         m->work == NULL) {
         status = nt_error_set(err, NT_ERR_NOMEM,
                               "matched filter: out of memory for %zu-sample traces", n_max);
@@ -355,6 +371,19 @@ int nt_mf_create(size_t n_max, double rate_hz, const nt_mf_kinetics *bank, size_
     }
     for (size_t j = 0; j < n_bank; j++)
         fill_template(m->tmpl + j * post, post, rate_hz, m->dec, bank[j]);
+    /* The fixed spectra of kernel_stats: a delay by pre, and the window's
+     * constant and centred ramp (work holds >= win samples). */
+    for (size_t k = 0; k < m->n_bins; k++) {
+        double w = 2.0 * M_PI * (double)k * (double)m->pre / (double)m->n_fft;
+        m->shift[2 * k] = cos(w);
+        m->shift[2 * k + 1] = -sin(w);
+    }
+    for (size_t t = 0; t < win; t++)
+        m->work[t] = 1.0;
+    nt_xcorr_spectrum(m->xc, m->work, win, m->line_box);
+    for (size_t t = 0; t < win; t++)
+        m->work[t] = (double)t - 0.5 * ((double)win - 1.0);
+    nt_xcorr_spectrum(m->xc, m->work, win, m->line_ramp);
     /* Until a model is learnt: white noise of unit σ. */
     m->order = 0;
     m->a[0] = 1.0;
@@ -379,9 +408,11 @@ void nt_mf_destroy(nt_mf *m)
     free(m->p2);
     free(m->pk);
     free(m->hpow);
+    free(m->shift);
+    free(m->line_box);
+    free(m->line_ramp);
     free(m->x);
     free(m->w);
-    free(m->spec_w);
     free(m->corr);
     free(m->cw);
     free(m->ctw);
@@ -482,9 +513,9 @@ static void scan_lags(nt_mf *m, const record *rec, size_t lo, size_t hi, const s
     for (size_t b = lo; b <= hi; b += per_block) {
         const size_t n_lags = hi - b + 1 < per_block ? hi - b + 1 : per_block;
         const size_t seg = rec->n - b < m->n_fft ? rec->n - b : m->n_fft;
-        nt_xcorr_spectrum(m->xc, m->w + b, seg, m->spec_w);
+        const double *spec_w = nt_xcorr_transform(m->xc, m->w + b, seg);
         for (size_t j = 0; j < m->n_bank; j++) {
-            nt_xcorr_correlate(m->xc, m->spec_w, m->spec_g + j * 2 * m->n_bins, m->corr, n_lags);
+            nt_xcorr_correlate(m->xc, spec_w, m->spec_g + j * 2 * m->n_bins, m->corr, n_lags);
             for (size_t i = 0; i < n_lags; i++) {
                 if (stride != NULL && (b + i - lo) % stride[j] != 0)
                     continue;

@@ -38,6 +38,13 @@ size_t nt_xcorr_bins(const nt_xcorr *x);
 void nt_xcorr_spectrum(nt_xcorr *x, const double *in, size_t n, double *spec);
 
 /*
+ * The same spectrum, left in the correlator: returns it (re, im
+ * interleaved, nt_xcorr_bins pairs), valid until the next transform of x.
+ * It may be passed to nt_xcorr_correlate as either spectrum.
+ */
+const double *nt_xcorr_transform(nt_xcorr *x, const double *in, size_t n);
+
+/*
  * The circular cross-correlation out[l] = Σ_k a[(l + k) mod N] · b[k] for
  * l in [0, n_out) (n_out <= N), from the spectra of a and b (as made by
  * nt_xcorr_spectrum). The caller avoids the wrap by zero-padding.

@@ -469,3 +469,39 @@ Test(analyzer, rejects_bad_template_parameters)
     cr_assert_eq(nt_template_parse("Bank"), -1);
     cr_assert_str_eq(nt_template_name(NT_TEMPLATE_BANK), "bank");
 }
+
+/* Weak responses (SNR 2.5): where the model fit is not trusted (nofit),
+ * the matched detector reports its template's least-squares amplitude,
+ * which is closer to the truth than the largest sample of the filtered
+ * trace that the threshold detector reports (biased upwards by noise). */
+Test(analyzer, nofit_rows_take_the_matched_filter_amplitude)
+{
+    const size_t n_rois = 300;
+    nt_recording *rec = synth_recording(n_rois, 600, 8.33, 200);
+    cr_assert_not_null(rec);
+    synth_rng rng = {9090};
+    synth_roi weak = {0.0125, 0.3, 0.3, 3.0, 0.005, 3000};
+    for (size_t r = 0; r < n_rois; r++)
+        synth_fill(rec, r, &weak, &rng);
+    nt_params p;
+    nt_params_default(&p);
+    nt_trial_result *mf = run(rec, &p);
+    p.detector = NT_DETECTOR_THRESHOLD;
+    nt_trial_result *thr = run(rec, &p);
+    double err_mf[300], err_thr[300], work[300];
+    size_t n = 0;
+    for (size_t r = 0; r < n_rois; r++)
+        if (mf[r].detected && thr[r].detected && (mf[r].flags & NT_FLAG_NOFIT) &&
+            (thr[r].flags & NT_FLAG_NOFIT)) {
+            err_mf[n] = fabs(mf[r].amplitude_dff / weak.amp_dff - 1.0);
+            err_thr[n++] = fabs(thr[r].amplitude_dff / weak.amp_dff - 1.0);
+        }
+    cr_assert_geq(n, 10, "only %zu rows unfitted by both", n);
+    double e_mf = nt_median(err_mf, n, work), e_thr = nt_median(err_thr, n, work);
+    cr_log_info("%zu unfitted rows: median amplitude error %.3f (matched) vs %.3f (waveform)", n,
+                e_mf, e_thr);
+    cr_assert_lt(e_mf, e_thr, "matched %g, waveform %g over %zu rows", e_mf, e_thr, n);
+    free(mf);
+    free(thr);
+    nt_recording_free(rec);
+}

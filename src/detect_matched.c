@@ -884,6 +884,13 @@ cleanup:
 
 /* ------------------------------------------------------------ execute */
 
+/* Template j's calibrated statistic T/κ_j from lag_terms' terms; −∞ where
+ * the template carries no information. */
+static double calibrated(const nt_mf *m, size_t j, double num, double den2, double sigma)
+{
+    return den2 > 0 ? num / (sigma * sqrt(den2)) / m->kappa[j] : -INFINITY;
+}
+
 /* Where nt_mf_scan puts each lag's best statistic. */
 typedef struct scan_sink {
     double *stat;
@@ -893,9 +900,7 @@ typedef struct scan_sink {
 static void keep_each(nt_mf *m, size_t j, size_t l, double num, double den2, void *ctx)
 {
     scan_sink *s = ctx;
-    if (!(den2 > 0))
-        return;
-    double t = num / (m->sigma * sqrt(den2)) / m->kappa[j];
+    double t = calibrated(m, j, num, den2, m->sigma);
     if (t > s->stat[l]) {
         s->stat[l] = t;
         if (s->kin != NULL)
@@ -933,9 +938,7 @@ typedef struct best_lag {
 static void keep_best(nt_mf *m, size_t j, size_t l, double num, double den2, void *ctx)
 {
     best_lag *b = ctx;
-    if (!(den2 > 0))
-        return;
-    double t = num / (b->sigma * sqrt(den2)) / m->kappa[j];
+    double t = calibrated(m, j, num, den2, b->sigma);
     if (t > b->stat) {
         b->stat = t;
         b->res->onset = l * b->dec;

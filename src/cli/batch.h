@@ -1,10 +1,11 @@
 /*
  * batch.h — running one job per input file in worker processes (CLI only).
  *
- * Every input is processed in a child process, so that a crash, a hang or a
- * runaway allocation inside a third-party parser becomes that file's error
- * and the batch goes on; up to `jobs` children run at once. A child's
- * output rows and its messages are collected through pipes and released in
+ * Every input is processed in a child process (up to `jobs` at once, each
+ * taking one input after another, and replaced after an input that failed),
+ * so that a crash, a hang or a runaway allocation inside a third-party
+ * parser becomes that file's error and the batch goes on. A worker's rows
+ * and messages for each input are collected through pipes and released in
  * input order, so the output of -j 8 is byte-identical to -j 1.
  */
 #ifndef NT_CLI_BATCH_H
@@ -13,9 +14,11 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* The work for input `index`, run in a child process: writes its rows to
+/* The work for input `index`, run in a worker process: writes its rows to
  * out and its messages to stderr; returns 0 when the input was processed,
- * 1 when it failed (after saying why on stderr). */
+ * 1 when it failed (after saying why on stderr), 2 when it ran out of
+ * memory. A worker calls it for one input after another, so it must
+ * release what it allocates for an input. */
 typedef int (*batch_work_fn)(void *ctx, size_t index, FILE *out);
 
 typedef struct batch_options {

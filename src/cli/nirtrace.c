@@ -110,8 +110,9 @@ static const char *const detect_help =
     "                           still shown)\n"
     "  -h, --help               this help\n"
     "\n"
-    "Each input is analysed in its own worker process: a crash, a hang or a runaway\n"
-    "allocation fails that input only. Rows come out in input order whatever -j is.\n"
+    "Inputs are analysed in worker processes, one input at a time each: a crash, a\n"
+    "hang or a runaway allocation fails that input only (its worker is replaced).\n"
+    "Rows come out in input order whatever -j is.\n"
     "Exit status: 0 all files processed, 1 some file failed, 2 bad command line.\n";
 
 static const char *const info_help =

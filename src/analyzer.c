@@ -652,7 +652,14 @@ static int run_pass(nt_analyzer *a, const nt_recording *rec, nt_trial_result *re
 {
     const size_t n = rec->n_frames;
     const int bank = shape.tau_on_s == 0;
-    for (unsigned k = 0; a->p.detector == NT_DETECTOR_MATCHED && k < n_workers; k++) {
+    /* A recording too short for a matched filter (a few frames) is judged
+     * by the threshold detector (analyse_trial: no mf). */
+    const int matched = a->p.detector == NT_DETECTOR_MATCHED && n >= NT_MF_MIN_SAMPLES;
+    for (unsigned k = 0; !matched && k < n_workers; k++) {
+        nt_mf_destroy(a->workers[k].mf);
+        a->workers[k].mf = NULL;
+    }
+    for (unsigned k = 0; matched && k < n_workers; k++) {
         worker *w = &a->workers[k];
         if (w->mf != NULL && w->mf_n == n && w->mf_rate_hz == 1.0 / dt &&
             w->mf_shape.tau_on_s == shape.tau_on_s && w->mf_shape.tau_off_s == shape.tau_off_s)

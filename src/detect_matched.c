@@ -291,9 +291,9 @@ int nt_mf_create(size_t n_max, double rate_hz, const nt_mf_kinetics *bank, size_
                  nt_mf **out, nt_error *err)
 {
     *out = NULL;
-    if (n_max < 16 || n_max > ((size_t)1 << 24))
-        return nt_error_set(err, NT_ERR_INVALID, "matched filter: %zu samples is not in 16-2^24",
-                            n_max);
+    if (n_max < NT_MF_MIN_SAMPLES || n_max > ((size_t)1 << 24))
+        return nt_error_set(err, NT_ERR_INVALID, "matched filter: %zu samples is not in %d-2^24",
+                            n_max, NT_MF_MIN_SAMPLES);
     if (!(rate_hz > 0) || !isfinite(rate_hz) || rate_hz > 1e6)
         return nt_error_set(err, NT_ERR_INVALID, "matched filter: rate %g Hz is not in (0, 1e6]",
                             rate_hz);

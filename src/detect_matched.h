@@ -45,6 +45,8 @@
 #define NT_MF_AR_MAX 32
 /* The largest template bank. */
 #define NT_MF_BANK_MAX 8
+/* The shortest trace (samples) a detector can be made for. */
+#define NT_MF_MIN_SAMPLES 16
 /* The statistic at onset lag l is computed on the window [l − NT_MF_PRE_S,
  * l + NT_MF_POST_S) (cut at the ends of the data): long enough for the slow
  * kinetics to keep most of their SNR, short enough that a straight nuisance

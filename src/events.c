@@ -644,7 +644,7 @@ int nt_events_detect(const nt_recording *rec, const nt_event_params *p, nt_event
 
     /* The matched filter needs 16 frames; shorter recordings go without. */
     nt_mf *mf = NULL;
-    if (p->detector == NT_DETECTOR_MATCHED && n >= 16 &&
+    if (p->detector == NT_DETECTOR_MATCHED && n >= NT_MF_MIN_SAMPLES &&
         (st = nt_mf_create(n, 1.0 / dt, NULL, 0, &mf, err)) != NT_OK) {
         nt_lowpass_destroy(lp);
         return st;

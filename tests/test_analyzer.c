@@ -505,3 +505,28 @@ Test(analyzer, nofit_rows_take_the_matched_filter_amplitude)
     free(thr);
     nt_recording_free(rec);
 }
+
+/* A recording too short for a matched filter (12 frames) is still
+ * analysed, by the threshold detector, rather than failing. */
+Test(analyzer, too_short_for_the_matched_filter_falls_back)
+{
+    nt_recording *rec = synth_recording(2, 12, 8.33, 6);
+    cr_assert_not_null(rec);
+    synth_rng rng = {3};
+    synth_roi roi = {0.2, 0.0, 0.1, 0.5, 0.002, 3000};
+    synth_fill(rec, 0, &roi, &rng);
+    synth_fill(rec, 1, &roi, &rng);
+    nt_params p;
+    nt_params_default(&p);
+    cr_assert_eq(p.detector, NT_DETECTOR_MATCHED);
+    nt_trial_result *res = run(rec, &p);
+    p.detector = NT_DETECTOR_THRESHOLD;
+    nt_trial_result *thr = run(rec, &p);
+    for (size_t r = 0; r < 2; r++) {
+        cr_assert_eq(res[r].detected, thr[r].detected, "roi %zu", r);
+        cr_assert(isfinite(res[r].f0));
+    }
+    free(res);
+    free(thr);
+    nt_recording_free(rec);
+}

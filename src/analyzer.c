@@ -37,6 +37,7 @@ typedef struct worker {
     double *yf;          /* filtered ΔF/F of the current trial */
     double *work;        /* scratch: uniform grid, F0, noise samples */
     double *work2;       /* scratch: medians */
+    double *box;         /* ΔF/F of the trial averaged over SHADOW_BOX_S */
     nt_lowpass_scratch *fft; /* for the analyzer's low-pass; NULL without one */
     nt_mf *mf;           /* matched detector (NT_DETECTOR_MATCHED), else NULL */
     size_t mf_n;         /* the trace length, rate and template mf was made for */
@@ -44,6 +45,10 @@ typedef struct worker {
     nt_mf_kinetics mf_shape; /* {0, 0}: the default bank */
     int mf_ready;        /* the current ROI's noise model is learnt */
 } worker;
+
+/* The shadow dip is looked for on ΔF/F averaged over this many seconds
+ * (about the 2 Hz low-pass's smoothing, without its ringing). */
+#define SHADOW_BOX_S 0.25
 
 /* Workers beyond the first are used only when every one gets at least this
  * many samples (ROIs x frames): below it, starting a thread costs more than
@@ -93,6 +98,7 @@ static void free_worker(worker *w)
     free(w->yf);
     free(w->work);
     free(w->work2);
+    free(w->box);
     nt_lowpass_scratch_destroy(w->fft);
     nt_mf_destroy(w->mf);
     *w = (worker){0};
@@ -229,7 +235,8 @@ static int reserve(nt_analyzer *a, size_t n, unsigned n_workers, nt_error *err)
             w->yf = malloc(n * sizeof *w->yf);
             w->work = malloc(n * sizeof *w->work);
             w->work2 = malloc(n * sizeof *w->work2);
-            if (!w->x || !w->xf || !w->dff || !w->yf || !w->work || !w->work2) {
+            w->box = malloc(n * sizeof *w->box);
+            if (!w->x || !w->xf || !w->dff || !w->yf || !w->work || !w->work2 || !w->box) {
                 free_workers(a);
                 return nt_error_set(err, NT_ERR_NOMEM, "out of memory for traces of %zu frames",
                                     n);
@@ -499,10 +506,17 @@ static void analyse_trial(const nt_analyzer *a, worker *w, const nt_recording *r
     if (win_to > t_last)
         r->flags |= NT_FLAG_TRUNCATED;
 
-    /* Shadow: a dip below -k·σ in the first second (at most the window). */
+    /* Shadow: a dip below -k·σ in the first second (at most the window),
+     * on ΔF/F averaged over SHADOW_BOX_S, σ that average's over the noise
+     * window. Not on the low-passed trace: a zero-phase filter rings before
+     * a fast rise, by a few % of it, which at high rates and SNR is many σ
+     * (on 1 kHz recordings a third of the clean responders were flagged);
+     * an average has no negative weights, so only a real dip dips. */
+    nt_moving_mean(ts, d, m, 0.5 * SHADOW_BOX_S, w->box);
+    double box_level = p->threshold_sd * noise_sd(w, ts, w->box, n0, n1);
     double shadow_to = stim + fmin(1.0, p->window_s);
     for (size_t i = nt_lower_bound(ts, m, stim); i < m && ts[i] <= shadow_to; i++)
-        if (y[i] < -level) {
+        if (w->box[i] < -box_level) {
             r->flags |= NT_FLAG_SHADOW;
             break;
         }

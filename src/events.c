@@ -157,20 +157,6 @@ typedef struct roi_buf {
     unsigned char *mask, *mask_new;
 } roi_buf;
 
-/* zbar[i]: mean of z over the samples within half_s of t[i]. */
-static void moving_mean(const double *t, const double *z, size_t n, double half_s, double *zbar)
-{
-    size_t lo = 0, hi = 0;
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        while (hi < n && t[hi] <= t[i] + half_s)
-            sum += z[hi++];
-        while (t[lo] < t[i] - half_s)
-            sum -= z[lo++];
-        zbar[i] = sum / (double)(hi - lo);
-    }
-}
-
 /* The first run of z above level at or after i that lasts min_duration_s
  * (or reaches the end of the data); returns its first index, n if none. */
 static size_t next_event_start(const double *t, const double *z, size_t n, size_t i,
@@ -294,7 +280,7 @@ static int baseline_pass(const double *t, size_t n, double window_s, int first, 
      * which only masks more in the first pass; the next passes measure σ on
      * the samples left outside the events. */
     if (first || m < 16 || 10 * m < n) {
-        moving_mean(t, b->y, n, 0.5 * HIGHPASS_S, b->zbar);
+        nt_moving_mean(t, b->y, n, 0.5 * HIGHPASS_S, b->zbar);
         for (size_t i = 0; i < n; i++)
             b->work[i] = b->y[i] - b->zbar[i];
         all = n;
@@ -317,7 +303,7 @@ static int detect_pass(const double *t, size_t n, const nt_event_params *p, doub
             continue;
         for (size_t i = 0; i < n; i++)
             b->z[i] = sign * b->y[i];
-        moving_mean(t, b->z, n, 0.5 * p->min_duration_s, b->zbar);
+        nt_moving_mean(t, b->z, n, 0.5 * p->min_duration_s, b->zbar);
         int st = find_spans(t, b->z, b->zbar, n, level, p->min_duration_s, sign > 0 ? pos : neg);
         if (st != NT_OK)
             return st;

@@ -102,6 +102,10 @@ double nt_median(const double *x, size_t n, double *work);
  * (n > 0); work [n] is scratch. */
 double nt_mad_sd(const double *x, size_t n, double *work);
 
+/* out[i]: mean of z [n] over the samples within half_s of t[i] (t
+ * increasing); a running sum, O(n). */
+void nt_moving_mean(const double *t, const double *z, size_t n, double half_s, double *out);
+
 /* Least-squares line y = a + b·t over n points; returns 0, or -1 when the
  * t values do not span an interval (n < 2 or all equal). */
 int nt_linefit(const double *t, const double *y, size_t n, double *a, double *b);

@@ -65,6 +65,19 @@ double nt_mad_sd(const double *x, size_t n, double *work)
     return 1.4826 * median_inplace(work, n);
 }
 
+void nt_moving_mean(const double *t, const double *z, size_t n, double half_s, double *out)
+{
+    size_t lo = 0, hi = 0;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        while (hi < n && t[hi] <= t[i] + half_s)
+            sum += z[hi++];
+        while (t[lo] < t[i] - half_s)
+            sum -= z[lo++];
+        out[i] = sum / (double)(hi - lo);
+    }
+}
+
 int nt_linefit(const double *t, const double *y, size_t n, double *a, double *b)
 {
     if (n < 2)

@@ -530,3 +530,32 @@ Test(analyzer, too_short_for_the_matched_filter_falls_back)
     free(thr);
     nt_recording_free(rec);
 }
+
+/* The shadow flag marks a real dip right after the stimulus (an electrode
+ * or bubble artefact), and not the low-pass's ringing before a strong,
+ * fast response recorded at a high rate. */
+Test(analyzer, shadow_marks_real_dips_only)
+{
+    const double rate = 1000.0;
+    const size_t n = (size_t)(40 * rate);
+    nt_recording *rec = synth_recording(2, n, rate, (long)(20 * rate));
+    cr_assert_not_null(rec);
+    synth_rng rng = {21};
+    /* ROI 0: a strong fast response (SNR 5 per sample at 1 kHz). */
+    synth_roi fast = {0.05, 0.2, 0.05, 1.0, 0.01, 3000};
+    synth_fill(rec, 0, &fast, &rng);
+    /* ROI 1: noise, and a 0.3 s dip of 2 % from 0.1 s after the stimulus. */
+    synth_roi none = {0.0, 0.0, 1.0, 1.0, 0.01, 3000};
+    synth_fill(rec, 1, &none, &rng);
+    for (size_t i = 0; i < n; i++) {
+        double u = rec->time_s[i] - rec->stim_s[0];
+        if (u >= 0.1 && u < 0.4)
+            rec->traces[n + i] *= 0.98f;
+    }
+    nt_trial_result *r = run(rec, NULL);
+    cr_assert_eq(r[0].detected, 1);
+    cr_assert_eq(r[0].flags & NT_FLAG_SHADOW, 0u, "the clean response is flagged shadow");
+    cr_assert_neq(r[1].flags & NT_FLAG_SHADOW, 0u, "the dip is not flagged");
+    free(r);
+    nt_recording_free(rec);
+}

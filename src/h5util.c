@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Largest buffer of fixed-length strings read at once. */
 #define MAX_STRINGS_TOTAL ((size_t)256 << 20)
@@ -83,7 +82,6 @@ int nt_h5_fail(nt_error *err, int status, const char *where, const char *what)
 
 int nt_h5_open(nt_h5ctx *c, const char *path, size_t max_bytes, nt_error *err)
 {
-    struct stat st;
     int status = NT_OK;
     hid_t fapl = H5I_INVALID_HID;
 
@@ -96,13 +94,11 @@ int nt_h5_open(nt_h5ctx *c, const char *path, size_t max_bytes, nt_error *err)
     H5Eget_auto2(H5E_DEFAULT, &c->saved_func, &c->saved_data);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
 
-    if (stat(path, &st) != 0)
-        return nt_error_set(err, NT_ERR_IO, "cannot open: %s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is a directory");
-    if (!S_ISREG(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is not a regular file");
-    c->file_size = (hsize_t)st.st_size;
+    long long size;
+    status = nt_stat_regular(path, &size, err);
+    if (status != NT_OK)
+        return status;
+    c->file_size = (hsize_t)size;
 
     /* Locking is best effort: a file on a file system without locks (some
      * NFS mounts) is still read rather than refused. */

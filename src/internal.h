@@ -270,4 +270,9 @@ int nt_refine_with_model(const double *t, const double *d, size_t n, size_t peak
                          const nt_response_span *span, const nt_refine *q, double dt,
                          const nt_fit_start *guess, nt_trial_result *r);
 
+/* The size of the file at path, in *size: NT_OK when it is a regular file,
+ * else NT_ERR_IO "cannot open: ...", "is a directory" or "is not a regular
+ * file" (readers would wait on a FIFO; a device is no recording). */
+int nt_stat_regular(const char *path, long long *size, nt_error *err);
+
 #endif /* NT_INTERNAL_H */

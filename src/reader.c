@@ -70,6 +70,26 @@ static int is_text(const unsigned char *h, size_t n)
 
 enum format { FORMAT_UNKNOWN, FORMAT_HDF5, FORMAT_SOUND, FORMAT_TEXT };
 
+/* NT_OK when st is a regular file, else the reason (a directory, a FIFO or
+ * a device is not a recording, and a reader would wait on a FIFO). */
+static int check_regular(const struct stat *st, nt_error *err)
+{
+    if (S_ISDIR(st->st_mode))
+        return nt_error_set(err, NT_ERR_IO, "is a directory");
+    if (!S_ISREG(st->st_mode))
+        return nt_error_set(err, NT_ERR_IO, "is not a regular file");
+    return NT_OK;
+}
+
+int nt_stat_regular(const char *path, long long *size, nt_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return nt_error_set(err, NT_ERR_IO, "cannot open: %s", strerror(errno));
+    *size = (long long)st.st_size;
+    return check_regular(&st, err);
+}
+
 static int sniff(const char *path, int *format, nt_error *err)
 {
     struct stat st;
@@ -83,14 +103,8 @@ static int sniff(const char *path, int *format, nt_error *err)
         status = nt_error_set(err, NT_ERR_IO, "cannot open: %s", strerror(errno));
         goto cleanup;
     }
-    if (S_ISDIR(st.st_mode)) {
-        status = nt_error_set(err, NT_ERR_IO, "is a directory");
+    if ((status = check_regular(&st, err)) != NT_OK)
         goto cleanup;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        status = nt_error_set(err, NT_ERR_IO, "is not a regular file");
-        goto cleanup;
-    }
     if (st.st_size == 0) {
         status = nt_error_set(err, NT_ERR_FORMAT, "file is empty");
         goto cleanup;

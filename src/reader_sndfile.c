@@ -71,7 +71,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Frames per read: about 64 k, fewer when there are many channels, so that
  * the interleaved buffer stays under CHUNK_SAMPLES doubles (8 MiB). */
@@ -528,7 +527,6 @@ int nt_read_sndfile(const char *path, const nt_read_options *opts, nt_recording 
                     nt_error *err)
 {
     nt_read_options defaults;
-    struct stat st;
     SF_INFO info;
 
     if (out == NULL || path == NULL)
@@ -540,18 +538,16 @@ int nt_read_sndfile(const char *path, const nt_read_options *opts, nt_recording 
     }
     /* sf_open would wait on a FIFO for a writer; a directory or device is
      * not a recording either. */
-    if (stat(path, &st) != 0)
-        return nt_error_set(err, NT_ERR_IO, "cannot open: %s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is a directory");
-    if (!S_ISREG(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is not a regular file");
+    long long size;
+    int st = nt_stat_regular(path, &size, err);
+    if (st != NT_OK)
+        return st;
 
     memset(&info, 0, sizeof info);
     SNDFILE *sf = sf_open(path, SFM_READ, &info);
     if (sf == NULL)
         return open_failure(err);
-    int status = read_open(sf, &info, (long long)st.st_size, opts, out, err);
+    int status = read_open(sf, &info, size, opts, out, err);
     sf_close(sf);
     return status;
 }

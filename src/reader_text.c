@@ -67,7 +67,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* Non-blank records looked at to choose the delimiter. */
 #define PROBE_RECORDS 5
@@ -585,7 +584,6 @@ int nt_read_text(const char *path, const nt_read_options *opts, nt_recording **o
     nt_csv_reader *r = NULL;
     nt_recording *rec = NULL;
     table t;
-    struct stat st;
     FILE *fp = NULL;
     int status;
 
@@ -599,13 +597,10 @@ int nt_read_text(const char *path, const nt_read_options *opts, nt_recording **o
     status = check_options(opts, err);
     if (status != NT_OK)
         return status;
-    if (stat(path, &st) != 0)
-        return nt_error_set(err, NT_ERR_IO, "cannot open: %s", strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is a directory");
-    if (!S_ISREG(st.st_mode))
-        return nt_error_set(err, NT_ERR_IO, "is not a regular file");
-    if (st.st_size == 0)
+    long long size;
+    if ((status = nt_stat_regular(path, &size, err)) != NT_OK)
+        return status;
+    if (size == 0)
         return nt_error_set(err, NT_ERR_FORMAT, "file is empty");
 
     memset(&t, 0, sizeof t);

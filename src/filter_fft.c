@@ -91,8 +91,7 @@ void nt_lowpass_scratch_destroy(nt_lowpass_scratch *s)
     free(s);
 }
 
-/* Smallest m >= n that is a multiple of 4 with no prime factor above 7. */
-static size_t smooth_size(size_t n)
+size_t nt_fft_smooth_size(size_t n)
 {
     for (size_t m = (n + 3) / 4 * 4;; m += 4) {
         size_t r = m;
@@ -137,7 +136,7 @@ int nt_lowpass_create(size_t n, double rate_hz, double cutoff_hz, int order,
         pad = (double)(n - 1);
     f->n = n;
     f->pad = (size_t)pad;
-    f->n_fft = smooth_size(n + 2 * f->pad);
+    f->n_fft = nt_fft_smooth_size(n + 2 * f->pad);
     f->rate_hz = rate_hz;
     f->cutoff_hz = cutoff_hz;
     f->order = order;

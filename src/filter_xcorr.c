@@ -36,20 +36,6 @@ struct nt_xcorr {
 
 static pthread_mutex_t plan_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Smallest m >= n that is a multiple of 4 with no prime factor above 7. */
-static size_t smooth_size(size_t n)
-{
-    for (size_t m = (n + 3) / 4 * 4;; m += 4) {
-        size_t r = m;
-        while (r % 2 == 0) r /= 2;
-        while (r % 3 == 0) r /= 3;
-        while (r % 5 == 0) r /= 5;
-        while (r % 7 == 0) r /= 7;
-        if (r == 1)
-            return m;
-    }
-}
-
 int nt_xcorr_create(size_t min_length, nt_xcorr **out, nt_error *err)
 {
     *out = NULL;
@@ -62,7 +48,7 @@ int nt_xcorr_create(size_t min_length, nt_xcorr **out, nt_error *err)
     if (x == NULL)
         return nt_error_set(err, NT_ERR_NOMEM, "correlator: out of memory");
     int status = NT_OK;
-    x->n_fft = smooth_size(min_length);
+    x->n_fft = nt_fft_smooth_size(min_length);
     x->buf = fftw_alloc_real(x->n_fft);
     x->spec = fftw_alloc_complex(x->n_fft / 2 + 1);
     x->prod = fftw_alloc_complex(x->n_fft / 2 + 1);

@@ -33,6 +33,11 @@ void nt_format_bytes(double bytes, char *buf, size_t len);
 
 /* ----------------------------------------------------------- filter_fft.c */
 
+/* The transform length both FFT users (the low-pass, filter_xcorr.c) take
+ * for n points: the smallest m >= n that is a multiple of 4 with no prime
+ * factor above 7, where FFTW is fastest. */
+size_t nt_fft_smooth_size(size_t n);
+
 /* A zero-phase low-pass filter for traces of one length, applied in the
  * frequency domain with FFTW; the plan is made once at creation. */
 typedef struct nt_lowpass nt_lowpass;

@@ -196,6 +196,50 @@ static inline void add_block(const problem *p, size_t i, size_t end, double e_of
     }
 }
 
+/* How the two exponentials are walked along the samples from t0 (see
+ * projected_rss): on the grid, in blocks of ANCHOR samples stepped by r_off
+ * and r_on (moved to the true times when correct), or exactly at every
+ * sample. */
+typedef struct walk {
+    double t0, tau_on, k_on, k_off, r_on, r_off;
+    int on_grid, correct;
+    size_t block;
+} walk;
+
+/* Sets up w; returns the first sample after t0. */
+static size_t walk_start(const problem *p, double t0, double tau_on, double tau_off, walk *w)
+{
+    w->t0 = t0;
+    w->tau_on = tau_on;
+    w->k_on = 1 / tau_on;
+    w->k_off = 1 / tau_off;
+    double dev_max = p->grid_dev * fmax(w->k_on, w->k_off);
+    w->on_grid = dev_max <= GRID_TOL;
+    w->correct = dev_max > EXACT_GRID;
+    w->r_on = w->on_grid ? exp(-p->dt * w->k_on) : 0;
+    w->r_off = w->on_grid ? exp(-p->dt * w->k_off) : 0;
+    w->block = w->on_grid ? ANCHOR : 1;
+    return nt_lower_bound(p->t, p->n, t0);
+}
+
+/* The block of samples [i, *end) and the exponentials at its first sample;
+ * 0 when there is none (past the last sample, or the decay has died out). */
+static int walk_block(const problem *p, const walk *w, size_t i, size_t *end, double *e_off,
+                      double *e_on)
+{
+    if (i >= p->n)
+        return 0;
+    double s = (w->on_grid ? p->t[0] + (double)i * p->dt : p->t[i]) - w->t0;
+    *e_off = exp(-s * w->k_off);
+    if (*e_off < DECAY_FLOOR)
+        return 0;
+    *e_on = s < RISE_DONE * w->tau_on ? exp(-s * w->k_on) : 0;
+    if (*e_on < RISE_FLOOR)
+        *e_on = 0;
+    *end = p->n - i > w->block ? i + w->block : p->n;
+    return 1;
+}
+
 /*
  * The residual sum of squares at the best A >= 0 for these parameters
  * (A through amp, which may be NULL). Samples before t0 contribute their
@@ -215,27 +259,15 @@ static inline void add_block(const problem *p, size_t i, size_t end, double e_of
 static double projected_rss(const problem *p, double t0, double tau_on, double tau_off,
                             double *amp)
 {
-    double k_on = 1 / tau_on, k_off = 1 / tau_off;
-    double dev_max = p->grid_dev * fmax(k_on, k_off);
-    int on_grid = dev_max <= GRID_TOL, correct = dev_max > EXACT_GRID;
-    double r_on = on_grid ? exp(-p->dt * k_on) : 0, r_off = on_grid ? exp(-p->dt * k_off) : 0;
-    size_t block = on_grid ? ANCHOR : 1;
-    double sgy = 0, sgg = 0;
-    size_t i = nt_lower_bound(p->t, p->n, t0);
-    while (i < p->n) {
-        double s = (on_grid ? p->t[0] + (double)i * p->dt : p->t[i]) - t0;
-        double e_off = exp(-s * k_off);
-        if (e_off < DECAY_FLOOR)
-            break;
-        double e_on = s < RISE_DONE * tau_on ? exp(-s * k_on) : 0;
-        if (e_on < RISE_FLOOR)
-            e_on = 0;
-        size_t end = p->n - i > block ? i + block : p->n;
-        if (on_grid && correct)
-            add_block(p, i, end, e_off, e_on, r_off, r_on, k_off, k_on, 1, &sgy, &sgg);
+    double sgy = 0, sgg = 0, e_off, e_on;
+    walk w;
+    size_t end;
+    for (size_t i = walk_start(p, t0, tau_on, tau_off, &w);
+         walk_block(p, &w, i, &end, &e_off, &e_on); i = end) {
+        if (w.on_grid && w.correct)
+            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 1, &sgy, &sgg);
         else
-            add_block(p, i, end, e_off, e_on, r_off, r_on, k_off, k_on, 0, &sgy, &sgg);
-        i = end;
+            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 0, &sgy, &sgg);
     }
     double a = sgy > 0 && sgg > 0 ? sgy / sgg : 0;
     if (amp != NULL)
@@ -374,27 +406,16 @@ static int cost_jacobian(problem *p, const double u[NP], double *f, double grad[
     double t0, tau_on, tau_off;
     to_params(p, u, &t0, &tau_on, &tau_off);
     p->n_evals++;
-    double k_on = 1 / tau_on, k_off = 1 / tau_off;
-    double dev_max = p->grid_dev * fmax(k_on, k_off);
-    int on_grid = dev_max <= GRID_TOL, correct = dev_max > EXACT_GRID;
-    double r_on = on_grid ? exp(-p->dt * k_on) : 0, r_off = on_grid ? exp(-p->dt * k_off) : 0;
-    size_t block = on_grid ? ANCHOR : 1;
     jac_sums S = {0};
-    size_t i = nt_lower_bound(p->t, p->n, t0);
-    while (i < p->n) {
-        double s = (on_grid ? p->t[0] + (double)i * p->dt : p->t[i]) - t0;
-        double e_off = exp(-s * k_off);
-        if (e_off < DECAY_FLOOR)
-            break;
-        double e_on = s < RISE_DONE * tau_on ? exp(-s * k_on) : 0;
-        if (e_on < RISE_FLOOR)
-            e_on = 0;
-        size_t end = p->n - i > block ? i + block : p->n;
-        if (on_grid && correct)
-            add_block_jac(p, i, end, e_off, e_on, r_off, r_on, k_off, k_on, t0, 1, &S);
+    double e_off, e_on;
+    walk w;
+    size_t end;
+    for (size_t i = walk_start(p, t0, tau_on, tau_off, &w);
+         walk_block(p, &w, i, &end, &e_off, &e_on); i = end) {
+        if (w.on_grid && w.correct)
+            add_block_jac(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, t0, 1, &S);
         else
-            add_block_jac(p, i, end, e_off, e_on, r_off, r_on, k_off, k_on, t0, 0, &S);
-        i = end;
+            add_block_jac(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, t0, 0, &S);
     }
     if (!(S.sgy > 0 && S.sgg > 0))
         return 0;

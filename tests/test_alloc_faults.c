@@ -128,30 +128,10 @@ static fault_run run_detect(const char *sample, unsigned long fail_at, const cha
     env[k++] = trace;
 
     char *argv[] = {(char *)bin, "detect", "-j", "1", (char *)sample, NULL};
-    posix_spawn_file_actions_t fa;
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
+    child_end e = spawn_wait(bin, argv, env, "/dev/null", out_path, O_WRONLY | O_CREAT | O_TRUNC,
+                             err_path);
     free(env);
-    cr_assert_eq(rc, 0, "cannot run %s: %s", bin, strerror(rc));
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-
-    fault_run r = {0, -1, 0, 0, NULL, NULL, NULL};
-    if (WIFEXITED(status)) {
-        r.exited = 1;
-        r.code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        r.signaled = 1;
-        r.sig = WTERMSIG(status);
-    }
+    fault_run r = {e.exited, e.code, e.signaled, e.sig, NULL, NULL, NULL};
     r.out = read_text(out_path);
     r.err = read_text(err_path);
     r.trace = read_text(trace_path);

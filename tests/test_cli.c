@@ -108,34 +108,11 @@ static run_result run_cli(const char *stdin_path, const char *stdout_path,
     char out_path[512], err_path[512];
     snprintf(out_path, sizeof out_path, "%s/cli-stdout.txt", tmp_dir);
     snprintf(err_path, sizeof err_path, "%s/cli-stderr.txt", tmp_dir);
-    posix_spawn_file_actions_t fa;
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null",
-                                                  O_RDONLY, 0), 0);
-    if (stdout_path != NULL)
-        cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY, 0), 0);
-    else
-        cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                                      O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
+    child_end e = spawn_wait(bin, argv, environ, stdin_path ? stdin_path : "/dev/null",
+                             stdout_path ? stdout_path : out_path,
+                             stdout_path ? O_WRONLY : O_WRONLY | O_CREAT | O_TRUNC, err_path);
     free(argv);
-    cr_assert_eq(rc, 0, "cannot run %s: %s", bin, strerror(rc));
-
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    run_result r = {0, -1, 0, 0, NULL, NULL};
-    if (WIFEXITED(status)) {
-        r.exited = 1;
-        r.code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        r.signaled = 1;
-        r.sig = WTERMSIG(status);
-    }
+    run_result r = {e.exited, e.code, e.signaled, e.sig, NULL, NULL};
     r.out = stdout_path != NULL ? strdup("") : slurp_or_null(out_path, NULL);
     r.err = slurp_or_null(err_path, NULL);
     cr_assert(r.out != NULL && r.err != NULL, "cannot read the captured output");

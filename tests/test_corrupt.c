@@ -251,30 +251,11 @@ static cli_run run_nirtrace(char **argv)
     char out_path[300], err_path[300];
     snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp_dir);
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
-    posix_spawn_file_actions_t fa;
-    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path,
-                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
-    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
-                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
     char **env = child_environment();
-    pid_t pid;
-    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
+    child_end e = spawn_wait(bin, argv, env, "/dev/null", out_path, O_WRONLY | O_CREAT | O_TRUNC,
+                             err_path);
     free(env);
-    cr_assert_eq(rc, 0, "cannot run %s: %s", bin, strerror(rc));
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
-    cli_run r = {0, -1, 0, 0, NULL, NULL};
-    if (WIFEXITED(status)) {
-        r.exited = 1;
-        r.code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-        r.signaled = 1;
-        r.sig = WTERMSIG(status);
-    }
+    cli_run r = {e.exited, e.code, e.signaled, e.sig, NULL, NULL};
     size_t len;
     r.out = slurp(out_path, &len);
     r.err = slurp(err_path, &len);

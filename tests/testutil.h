@@ -2,7 +2,8 @@
  * testutil.h — scaffolding shared by the test files: a fresh temporary
  * directory per test (tmp_dir, made by tmp_dir_create in a suite's .init
  * and removed with everything in it by tmp_dir_remove in its .fini), paths
- * inside it, and whole-file writes and reads that assert on I/O errors.
+ * inside it, whole-file writes and reads that assert on I/O errors, and
+ * running a program to its end (spawn_wait).
  *
  * Everything here is static: each test file that includes this header gets
  * its own tmp_dir and its own copies of the helpers it uses (the test
@@ -14,11 +15,14 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The current test's temporary directory. */
@@ -164,6 +168,45 @@ static inline int count_entries_containing(const char *dir, const char *part)
 static inline void assert_contains(const char *text, const char *part)
 {
     cr_assert_not_null(strstr(text, part), "\"%s\" does not contain \"%s\"", text, part);
+}
+
+/* How a child process ended: exited with code, or signaled by sig. */
+typedef struct child_end {
+    int exited, code, signaled, sig;
+} child_end;
+
+/*
+ * Runs bin with argv (argv[0] included) and env, stdin from in_path,
+ * stdout to out_path (opened with out_flags: O_WRONLY | O_CREAT | O_TRUNC
+ * for a fresh capture, O_WRONLY for an existing file), stderr to err_path
+ * (fresh), and waits for it.
+ */
+static inline child_end spawn_wait(const char *bin, char *const argv[], char *const env[],
+                                   const char *in_path, const char *out_path, int out_flags,
+                                   const char *err_path)
+{
+    posix_spawn_file_actions_t fa;
+    cr_assert_eq(posix_spawn_file_actions_init(&fa), 0);
+    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 0, in_path, O_RDONLY, 0), 0);
+    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 1, out_path, out_flags, 0600), 0);
+    cr_assert_eq(posix_spawn_file_actions_addopen(&fa, 2, err_path,
+                                                  O_WRONLY | O_CREAT | O_TRUNC, 0600), 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, bin, &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    cr_assert_eq(rc, 0, "cannot run %s: %s", bin, strerror(rc));
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+    child_end e = {0, -1, 0, 0};
+    if (WIFEXITED(status)) {
+        e.exited = 1;
+        e.code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        e.signaled = 1;
+        e.sig = WTERMSIG(status);
+    }
+    return e;
 }
 
 #endif

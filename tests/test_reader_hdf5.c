@@ -194,29 +194,6 @@ static void write_full(const char *path)
     H5Fclose(file);
 }
 
-/* Reads path with default options, expecting success. */
-static nt_recording *read_ok(const char *path)
-{
-    nt_recording *rec = NULL;
-    nt_error err = {0, ""};
-    int status = nt_recording_read(path, NULL, &rec, &err);
-    cr_assert_eq(status, NT_OK, "expected success, got %d: %s", status, err.message);
-    cr_assert_not_null(rec, "no recording");
-    return rec;
-}
-
-/* Reads path with opts, expecting failure with status; returns the message
- * in err. */
-static void read_fails(const char *path, const nt_read_options *opts, int status, nt_error *err)
-{
-    nt_recording *rec = (nt_recording *)&rec; /* must be reset to NULL */
-    int got = nt_recording_read(path, opts, &rec, err);
-    cr_assert_eq(got, status, "expected status %d, got %d: %s", status, got, err->message);
-    cr_assert_eq(err->status, status, "err->status not set");
-    cr_assert_null(rec, "*out must be NULL on failure");
-    cr_assert_neq(err->message[0], '\0', "empty message");
-}
-
 /* ------------------------------------------------------------ round trips */
 
 static void check_roundtrip(hid_t type, const char *type_name, double base, int layout,
@@ -227,7 +204,7 @@ static void check_roundtrip(hid_t type, const char *type_name, double base, int 
     write_traces(file, type, N_ROIS, N_FRAMES, layout, base);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, N_ROIS, "n_rois");
     cr_assert_eq(rec->n_frames, N_FRAMES, "n_frames");
     cr_assert_str_eq(rec->sample_type, type_name, "sample_type");
@@ -328,7 +305,7 @@ static void write_tiled(const char *path, hsize_t n_rois, hsize_t n_frames, hsiz
 
 static void check_tiled(const char *path, size_t n_rois, size_t n_frames)
 {
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, n_rois, "n_rois");
     cr_assert_eq(rec->n_frames, n_frames, "n_frames");
     for (size_t r = 0; r < n_rois; r++)
@@ -367,7 +344,7 @@ Test(reader_hdf5, signature_after_a_user_block)
     H5Fclose(file);
     H5Pclose(fcpl);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_float_eq(rec->traces[2 * N_FRAMES + 7], 1027.0f, 0, "sample");
     nt_recording_free(rec);
 }
@@ -378,7 +355,7 @@ Test(reader_hdf5, empty_dimensions_give_no_traces)
     hid_t file = create_file(path);
     write_traces(file, H5T_STD_U16LE, 0, N_FRAMES, CONTIGUOUS, 0);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, 0, "n_rois");
     cr_assert_eq(rec->n_frames, N_FRAMES, "n_frames");
     cr_assert_null(rec->traces, "traces");
@@ -388,7 +365,7 @@ Test(reader_hdf5, empty_dimensions_give_no_traces)
     write_traces(file, H5T_STD_U16LE, N_ROIS, 0, CONTIGUOUS, 0);
     write_rate(file, H5T_IEEE_F64LE, 10);
     H5Fclose(file);
-    rec = read_ok(path);
+    rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, N_ROIS, "n_rois");
     cr_assert_eq(rec->n_frames, 0, "n_frames");
     cr_assert_null(rec->traces, "traces");
@@ -407,7 +384,7 @@ Test(reader_hdf5, rate_attribute_gives_regular_time)
     write_rate(file, H5T_IEEE_F32LE, rate);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     double rate_f32 = (double)(float)rate;
     cr_assert_float_eq(rec->rate_hz, rate_f32, 0, "rate_hz %g", rec->rate_hz);
     cr_assert_eq(rec->time_source, NT_SOURCE_FILE_RATE, "time_source");
@@ -423,7 +400,7 @@ Test(reader_hdf5, integer_rate_attribute)
     hid_t file = create_with_traces(path);
     write_rate(file, H5T_STD_I32LE, 20);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_float_eq(rec->rate_hz, 20.0, 0, "rate_hz");
     cr_assert_float_eq(rec->time_s[N_FRAMES - 1], (N_FRAMES - 1) / 20.0, 0, "last time");
     nt_recording_free(rec);
@@ -440,7 +417,7 @@ Test(reader_hdf5, time_dataset_wins_and_is_kept_exactly)
     write_doubles(file, "/time", t, N_FRAMES);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->time_source, NT_SOURCE_FILE_TIME, "time_source");
     for (size_t i = 0; i < N_FRAMES; i++)
         cr_assert_eq(rec->time_s[i], t[i], "time of frame %zu: %.17g, expected %.17g", i,
@@ -457,7 +434,7 @@ Test(reader_hdf5, constant_time_gives_nan_rate)
     hid_t file = create_with_traces(path);
     write_doubles(file, "/time", t, N_FRAMES);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->time_source, NT_SOURCE_FILE_TIME, "time_source");
     cr_assert(isnan(rec->rate_hz), "rate_hz %g, expected NaN", rec->rate_hz);
     nt_recording_free(rec);
@@ -473,7 +450,7 @@ Test(reader_hdf5, time_length_mismatch)
     write_doubles(file, "/time", t, N_FRAMES - 1);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/time: has 49 values, /traces has 50 frames", "message");
 }
 
@@ -484,7 +461,7 @@ Test(reader_hdf5, negative_or_nan_rate_is_invalid)
     write_rate(file, H5T_IEEE_F64LE, -5);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_INVALID, &err);
+    read_recording_fails(path, NULL, NT_ERR_INVALID, &err);
     cr_assert_str_eq(err.message,
                      "/traces: rate_hz attribute is -5, must be a positive number of Hz",
                      "message");
@@ -492,7 +469,7 @@ Test(reader_hdf5, negative_or_nan_rate_is_invalid)
     file = create_with_traces(path);
     write_rate(file, H5T_IEEE_F64LE, NAN);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_INVALID, &err);
+    read_recording_fails(path, NULL, NT_ERR_INVALID, &err);
     assert_contains(err.message, "rate_hz");
 }
 
@@ -511,7 +488,7 @@ Test(reader_hdf5, rate_attribute_must_be_one_number)
     H5Dclose(dset);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     assert_contains(err.message, "found 2 values");
 }
 
@@ -527,7 +504,7 @@ Test(reader_hdf5, onsets_with_variable_length_labels)
     write_vlen_strings(file, "/stim/labels", labels, 3);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_stims, 3, "n_stims");
     cr_assert_eq(rec->stim_source, NT_SOURCE_FILE_STIM, "stim_source");
     for (size_t k = 0; k < 3; k++) {
@@ -549,7 +526,7 @@ Test(reader_hdf5, fixed_length_labels_null_and_space_padded)
         write_fixed_strings(file, "/stim/labels", labels, 3, 10, pads[p]);
         H5Fclose(file);
 
-        nt_recording *rec = read_ok(path);
+        nt_recording *rec = read_recording_ok(path, NULL);
         cr_assert_eq(rec->n_stims, 3, "n_stims");
         for (size_t k = 0; k < 3; k++)
             cr_assert_str_eq(rec->stim_labels[k], labels[k], "pad %d, label %zu: \"%s\"",
@@ -573,7 +550,7 @@ Test(reader_hdf5, scalar_onset_counts_as_one)
     H5Sclose(space);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_stims, 1, "n_stims");
     cr_assert_float_eq(rec->stim_s[0], 2.0, 0, "onset");
     cr_assert_null(rec->stim_labels, "labels");
@@ -590,7 +567,7 @@ Test(reader_hdf5, label_count_mismatch)
     write_vlen_strings(file, "/stim/labels", labels, 2);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/stim/labels: 2 labels for 3 onsets", "message");
 }
 
@@ -603,7 +580,7 @@ Test(reader_hdf5, onsets_must_be_1d_numbers)
     H5Dclose(make_dataset(file, "/stim/onsets", H5T_IEEE_F64LE, 2, dims, CONTIGUOUS, v));
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/stim/onsets: expected a 1-D dataset of seconds, found 2-D",
                      "message");
 
@@ -611,7 +588,7 @@ Test(reader_hdf5, onsets_must_be_1d_numbers)
     file = create_with_traces(path);
     write_vlen_strings(file, "/stim/onsets", text, 1);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/stim/onsets: expected numbers, found string", "message");
 }
 
@@ -623,7 +600,7 @@ Test(reader_hdf5, stim_must_be_a_group)
     write_doubles(file, "/stim", onsets, 1);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/stim: expected a group, found a dataset", "message");
 }
 
@@ -649,7 +626,7 @@ Test(reader_hdf5, labels_declaring_a_trillion_entries_are_refused)
     cr_assert_lt(file_size(path), 100000, "the file itself is small");
 
     nt_error err;
-    read_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "/stim/labels: declares 1000000000000 strings");
 }
 
@@ -663,7 +640,7 @@ Test(reader_hdf5, oversized_fixed_length_strings_are_refused)
     write_fixed_strings(file, "/stim/labels", labels, 1, 5000, H5T_STR_NULLPAD);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
     cr_assert_str_eq(err.message, "/stim/labels: strings of 5000 bytes, more than the limit of 4096",
                      "message");
 }
@@ -677,7 +654,7 @@ Test(reader_hdf5, roi_names)
     hid_t file = create_with_traces(path);
     write_vlen_strings(file, "/rois/names", names, N_ROIS);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_not_null(rec->roi_names, "roi_names");
     for (size_t r = 0; r < N_ROIS; r++)
         cr_assert_str_eq(rec->roi_names[r], names[r], "name %zu", r);
@@ -686,7 +663,7 @@ Test(reader_hdf5, roi_names)
     file = create_with_traces(path);
     write_fixed_strings(file, "/rois/names", names, N_ROIS, 8, H5T_STR_NULLPAD);
     H5Fclose(file);
-    rec = read_ok(path);
+    rec = read_recording_ok(path, NULL);
     cr_assert_str_eq(rec->roi_names[2], "soma", "name 2");
     nt_recording_free(rec);
 }
@@ -699,7 +676,7 @@ Test(reader_hdf5, roi_name_count_mismatch)
     write_vlen_strings(file, "/rois/names", names, 2);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/rois/names: 2 names for 3 ROIs", "message");
 }
 
@@ -713,7 +690,7 @@ Test(reader_hdf5, missing_traces)
     write_doubles(file, "/time", t, 2);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     assert_contains(err.message, "/traces");
 }
 
@@ -724,7 +701,7 @@ Test(reader_hdf5, traces_must_be_a_dataset)
     H5Gclose(H5Gcreate2(file, "/traces", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: expected a dataset, found a group", "message");
 }
 
@@ -737,14 +714,14 @@ Test(reader_hdf5, traces_must_be_2d)
     H5Dclose(make_dataset(file, "/traces", H5T_STD_U16LE, 1, dims1, CONTIGUOUS, v));
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: expected a 2-D dataset [rois][frames], found 1-D",
                      "message");
 
     file = create_file(path);
     H5Dclose(make_dataset(file, "/traces", H5T_STD_U16LE, 3, dims3, CONTIGUOUS, v));
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: expected a 2-D dataset [rois][frames], found 3-D",
                      "message");
 }
@@ -760,13 +737,13 @@ Test(reader_hdf5, unsupported_sample_types)
     H5Tclose(type);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: unsupported sample type (string)", "message");
 
     file = create_file(path);
     write_traces(file, H5T_STD_I64LE, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/traces: unsupported sample type (int64)", "message");
 
     /* a 12-bit integer packed in 16 bits: legal HDF5, written by no recorder */
@@ -776,7 +753,7 @@ Test(reader_hdf5, unsupported_sample_types)
     write_traces(file, type, N_ROIS, N_FRAMES, CONTIGUOUS, 0);
     H5Tclose(type);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/traces: unsupported sample type (uint16 with a non-standard bit layout)",
                      "message");
@@ -818,7 +795,7 @@ Test(reader_hdf5, unknown_filter_is_a_format_error)
     cr_assert_geq(H5Zunregister(id), 0, "unregister");
 
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     assert_contains(err.message, "/traces: compressed with the nt-test-identity filter (id 32123)");
 
     nt_read_options opts;
@@ -848,7 +825,7 @@ Test(reader_hdf5, huge_declared_traces_are_refused_before_allocation)
     const char *path = tmp_path("huge.h5");
     write_huge_chunked(path);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "/traces: declares 1000000 x 10000000 samples (36 TiB as float32)");
 }
 
@@ -877,7 +854,7 @@ Test(reader_hdf5, max_bytes_is_the_limit)
     nt_read_options_default(&opts);
     opts.max_bytes = N_ROIS * N_FRAMES * sizeof(float) - 1;
     nt_error err;
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
     cr_assert_str_eq(err.message,
                      "/traces: declares 3 x 50 samples (600 bytes as float32), more than the "
                      "599 bytes limit",
@@ -929,10 +906,10 @@ Test(reader_hdf5, dimensions_larger_than_the_file_are_corrupt)
     nt_read_options_default(&opts);
     opts.max_bytes = SIZE_MAX;
     nt_error err;
-    read_fails(path, &opts, NT_ERR_CORRUPT, &err);
+    read_recording_fails(path, &opts, NT_ERR_CORRUPT, &err);
     assert_contains(err.message, "/traces");
     opts.header_only = 1;
-    read_fails(path, &opts, NT_ERR_CORRUPT, &err);
+    read_recording_fails(path, &opts, NT_ERR_CORRUPT, &err);
 }
 
 /* ------------------------------------------------------- damaged files */
@@ -963,7 +940,7 @@ Test(reader_hdf5, truncated_file_message)
     write_basic(path);
     cr_assert_eq(truncate(path, file_size(path) / 2), 0, "truncate");
     nt_error err;
-    read_fails(path, NULL, NT_ERR_CORRUPT, &err);
+    read_recording_fails(path, NULL, NT_ERR_CORRUPT, &err);
     assert_contains(err.message, "cannot open as HDF5 (truncated or damaged file): ");
 }
 
@@ -982,7 +959,7 @@ Test(reader_hdf5, hdf5_error_printing_is_off_inside_and_restored)
     cr_assert_eq(truncate(path, file_size(path) / 2), 0, "truncate");
     H5Eset_auto2(H5E_DEFAULT, count_prints, &prints);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_CORRUPT, &err);
+    read_recording_fails(path, NULL, NT_ERR_CORRUPT, &err);
     H5E_auto2_t func = NULL;
     void *data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &func, &data);
@@ -999,7 +976,7 @@ Test(reader_hdf5, signature_without_a_file_is_corrupt)
     fwrite(head, 1, sizeof head, f);
     fclose(f);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_CORRUPT, &err);
+    read_recording_fails(path, NULL, NT_ERR_CORRUPT, &err);
 }
 
 /* ------------------------------------------------ nt_recording_read */
@@ -1013,7 +990,7 @@ Test(reader_hdf5, not_hdf5)
         fputc((i * 7919) % 256, f);
     fclose(f);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     assert_contains(err.message, "not a recognised recording format (expected HDF5");
 
     nt_recording *rec = (nt_recording *)&rec;
@@ -1026,7 +1003,7 @@ Test(reader_hdf5, not_hdf5)
 Test(reader_hdf5, missing_file)
 {
     nt_error err;
-    read_fails(tmp_path("absent.h5"), NULL, NT_ERR_IO, &err);
+    read_recording_fails(tmp_path("absent.h5"), NULL, NT_ERR_IO, &err);
     assert_contains(err.message, "No such file or directory");
     nt_recording *rec = NULL;
     cr_assert_eq(nt_read_hdf5(tmp_path("absent.h5"), NULL, &rec, &err), NT_ERR_IO, "direct");
@@ -1035,7 +1012,7 @@ Test(reader_hdf5, missing_file)
 Test(reader_hdf5, directory)
 {
     nt_error err;
-    read_fails(tmp_dir, NULL, NT_ERR_IO, &err);
+    read_recording_fails(tmp_dir, NULL, NT_ERR_IO, &err);
     cr_assert_str_eq(err.message, "is a directory", "message");
     nt_recording *rec = NULL;
     cr_assert_eq(nt_read_hdf5(tmp_dir, NULL, &rec, &err), NT_ERR_IO, "direct");
@@ -1048,7 +1025,7 @@ Test(reader_hdf5, empty_file)
     cr_assert_not_null(f, "open");
     fclose(f);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "file is empty", "message");
 }
 
@@ -1081,7 +1058,7 @@ Test(reader_hdf5, complete_recording_passes_the_check)
 {
     const char *path = tmp_path("complete.h5");
     write_basic(path);
-    nt_recording *rec = read_ok(path);
+    nt_recording *rec = read_recording_ok(path, NULL);
     nt_error err = {0, ""};
     cr_assert_eq(nt_recording_check(rec, &err), NT_OK, "%s", err.message);
     cr_assert_eq(rec->stim_source, NT_SOURCE_FILE_STIM, "stim_source");
@@ -1162,7 +1139,7 @@ Test(reader_hdf5, dataset_1d_is_one_trace_with_its_rate_attribute)
     write_number_attr(file, "/acq/trace", "rate", 12.5);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(with_dataset(path, "/acq/trace"));
+    nt_recording *rec = read_recording_ok(with_dataset(path, "/acq/trace"), NULL);
     assert_samples(rec, 1, N_FRAMES, 500);
     cr_assert_str_eq(rec->sample_type, "uint16", "sample_type");
     cr_assert_str_eq(rec->storage, "chunked, shuffle, deflate", "storage");
@@ -1202,7 +1179,7 @@ Test(reader_hdf5, dataset_1d_in_many_chunks)
     H5Sclose(space);
     H5Fclose(file);
     free(v);
-    nt_recording *rec = read_ok(with_dataset(path, "/trace"));
+    nt_recording *rec = read_recording_ok(with_dataset(path, "/trace"), NULL);
     cr_assert_eq(rec->n_rois, 1, "n_rois");
     cr_assert_eq(rec->n_frames, N, "n_frames");
     for (size_t f = 0; f < N; f++)
@@ -1221,7 +1198,7 @@ Test(reader_hdf5, dataset_2d_rois_by_frames_by_default)
             v[r * N_FRAMES + f] = sample_value(-20, r, f);
     H5Dclose(make_dataset(file, "/data/F", H5T_IEEE_F32LE, 2, dims, CONTIGUOUS, v));
     H5Fclose(file);
-    nt_recording *rec = read_ok(with_dataset(path, "/data/F"));
+    nt_recording *rec = read_recording_ok(with_dataset(path, "/data/F"), NULL);
     assert_samples(rec, N_ROIS, N_FRAMES, -20);
     cr_assert_null(rec->time_s, "no rate attribute");
     nt_recording_free(rec);
@@ -1308,7 +1285,7 @@ Test(reader_hdf5, native_traces_frames_by_rois)
     nt_recording_free(rec);
 
     /* the same file in the native orientation is 50 ROIs of 3 frames */
-    rec = read_ok(path);
+    rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, N_FRAMES, "n_rois");
     cr_assert_eq(rec->n_frames, N_ROIS, "n_frames");
     nt_recording_free(rec);
@@ -1325,10 +1302,10 @@ Test(reader_hdf5, rate_attribute_names_and_precedence)
     write_number_attr(file, "/b", "rate", 25);
     write_number_attr(file, "/b", "rate_hz", 20);
     H5Fclose(file);
-    nt_recording *rec = read_ok(with_dataset(path, "/a"));
+    nt_recording *rec = read_recording_ok(with_dataset(path, "/a"), NULL);
     cr_assert_float_eq(rec->rate_hz, 30.0, 0, "sampling_rate");
     nt_recording_free(rec);
-    rec = read_ok(with_dataset(path, "/b"));
+    rec = read_recording_ok(with_dataset(path, "/b"), NULL);
     cr_assert_float_eq(rec->rate_hz, 20.0, 0, "rate_hz wins");
     nt_recording_free(rec);
 
@@ -1336,7 +1313,7 @@ Test(reader_hdf5, rate_attribute_names_and_precedence)
     write_number_attr(file, "/a", "rate", -1);
     H5Fclose(file);
     nt_error err;
-    read_fails(with_dataset(path, "/a"), NULL, NT_ERR_INVALID, &err);
+    read_recording_fails(with_dataset(path, "/a"), NULL, NT_ERR_INVALID, &err);
     cr_assert_str_eq(err.message, "/a: rate attribute is -1, must be a positive number of Hz",
                      "message");
 }
@@ -1367,14 +1344,14 @@ Test(reader_hdf5, time_dataset_overrides_time)
 
     nt_error err;
     opts.time_dataset = "/clock/short";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/clock/short: has 49 values, /traces has 50 frames", "message");
     opts.time_dataset = "/clock/none";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/clock/none: no such dataset", "message");
     opts.dataset = "/traces";
     opts.time_dataset = "/clock/short";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     assert_contains(err.message, "/clock/short: has 49 values");
 }
 
@@ -1402,7 +1379,7 @@ Test(reader_hdf5, stim_dataset_overrides_onsets_without_labels)
 
     nt_error err;
     opts.stim_dataset = "/events/none";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/events/none: no such dataset", "message");
 }
 
@@ -1421,21 +1398,21 @@ Test(reader_hdf5, dataset_errors_name_the_path)
     H5Fclose(file);
 
     nt_error err;
-    read_fails(with_dataset(path, "/acq/frames"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(with_dataset(path, "/acq/frames"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/frames: no such dataset", "message");
-    read_fails(with_dataset(path, "/acq/cube"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(with_dataset(path, "/acq/cube"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/acq/cube: movie of 2 frames of 3 x 4 px holds no whole 15 px tile (use a "
                      "smaller grid)",
                      "message");
-    read_fails(with_dataset(path, "/acq/group"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(with_dataset(path, "/acq/group"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/group: expected a dataset, found a group", "message");
-    read_fails(with_dataset(path, "/acq/scalar"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(with_dataset(path, "/acq/scalar"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/acq/scalar: expected a 1-D or 2-D dataset, or a 3-D movie "
                      "[frames][height][width], found a scalar",
                      "message");
-    read_fails(with_dataset(path, "/acq/cube/x"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(with_dataset(path, "/acq/cube/x"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/acq/cube: expected a group, found a dataset", "message");
 
     /* the same through nt_read_hdf5 with opts.dataset */
@@ -1456,7 +1433,7 @@ Test(reader_hdf5, missing_traces_message_has_a_hint)
     write_doubles(file, "/acq/frames", t, 2);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
 }
@@ -1472,7 +1449,7 @@ Test(reader_hdf5, dataset_limits_and_header_only)
     opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
     opts.max_bytes = N_ROIS * N_FRAMES * sizeof(float) - 1;
     nt_error err;
-    read_fails(with_dataset(path, "/acq/frames"), &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(with_dataset(path, "/acq/frames"), &opts, NT_ERR_TOO_LARGE, &err);
     cr_assert_str_eq(err.message,
                      "/acq/frames: declares 50 x 3 samples (600 bytes as float32), more than "
                      "the 599 bytes limit",

@@ -134,25 +134,6 @@ static double tile_mean(const double *v, size_t height, size_t width, size_t gri
     return s / (double)(grid * grid);
 }
 
-static nt_recording *read_ok(const char *path, const nt_read_options *opts)
-{
-    nt_recording *rec = NULL;
-    nt_error err = {0, ""};
-    int status = nt_recording_read(path, opts, &rec, &err);
-    cr_assert_eq(status, NT_OK, "read %s: %s", path, err.message);
-    cr_assert_not_null(rec);
-    return rec;
-}
-
-static void read_fails(const char *path, const nt_read_options *opts, int status, nt_error *err)
-{
-    nt_recording *rec = (nt_recording *)&rec; /* must be reset to NULL */
-    int got = nt_recording_read(path, opts, &rec, err);
-    cr_assert_eq(got, status, "expected status %d, got %d: %s", status, got, err->message);
-    cr_assert_null(rec, "*out must be NULL on failure");
-    cr_assert_neq(err->message[0], '\0', "empty message");
-}
-
 /* Checks that rec holds the tile means of v [frames][height][width] for
  * grid, ROI-major and row-major over the tiles, within rel_tol (0: exact),
  * and the grid it reports. */
@@ -205,7 +186,7 @@ Test(reader_movie, uint16_tile_means_exact_and_edges_dropped)
     write_onsets(file, "/stim/onsets", onsets, 1);
     H5Fclose(file);
 
-    nt_recording *rec = read_ok(path, NULL);
+    nt_recording *rec = read_recording_ok(path, NULL);
     assert_tiles(rec, v, F, H, W, G, 0);
     /* tile (1, 2), frame 3: rows 15-29 (mean 22), columns 30-44 (mean 37) */
     cr_assert_eq(rec->traces[5 * F + 3], 1000.0 + 21 + 3 * 22 + 5 * 37, "a mean by hand");
@@ -228,7 +209,7 @@ Test(reader_movie, exact_multiple_keeps_every_pixel)
     hid_t file = create_file(path);
     write_movie(file, "/movie", H5T_STD_U16LE, dims, &CONTIGUOUS, v, 10.0);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path, NULL);
+    nt_recording *rec = read_recording_ok(path, NULL);
     assert_tiles(rec, v, F, H, W, G, 0);
     nt_recording_free(rec);
     free(v);
@@ -250,12 +231,12 @@ Test(reader_movie, grid_option_and_one_pixel_tiles)
     static const size_t grids[] = {1, 4, 10, 16, 31};
     for (size_t i = 0; i < sizeof grids / sizeof *grids; i++) {
         opts.grid_px = grids[i];
-        nt_recording *rec = read_ok(path, &opts);
+        nt_recording *rec = read_recording_ok(path, &opts);
         assert_tiles(rec, v, F, H, W, grids[i], 0);
         nt_recording_free(rec);
     }
     opts.grid_px = 0; /* 0 is the default too */
-    nt_recording *rec = read_ok(path, &opts);
+    nt_recording *rec = read_recording_ok(path, &opts);
     cr_assert_eq(rec->movie.grid_px, 15);
     nt_recording_free(rec);
     free(v);
@@ -301,7 +282,7 @@ Test(reader_movie, types_chunked_deflate)
         if (strcmp(types[i].name, "float32") == 0)
             for (size_t k = 0; k < F * H * W; k++)
                 v[k] = (double)(float)v[k]; /* what the file holds */
-        nt_recording *rec = read_ok(path, &opts);
+        nt_recording *rec = read_recording_ok(path, &opts);
         cr_assert_str_eq(rec->sample_type, types[i].name, "sample_type");
         cr_assert_str_eq(rec->storage, "chunked, shuffle, deflate", "storage");
         assert_tiles(rec, v, F, H, W, G, types[i].name[0] == 'f' ? 1e-7 : 0);
@@ -384,7 +365,7 @@ Test(reader_movie, named_dataset_and_header_only)
     nt_read_options opts;
     nt_read_options_default(&opts);
     opts.grid_px = G;
-    nt_recording *rec = read_ok(named, &opts);
+    nt_recording *rec = read_recording_ok(named, &opts);
     assert_tiles(rec, v, F, H, W, G, 0);
     cr_assert_eq(rec->time_source, NT_SOURCE_FILE_TIME, "/time applies to a movie");
     cr_assert_float_eq(rec->time_s[2], 0.21, 1e-15);
@@ -393,7 +374,7 @@ Test(reader_movie, named_dataset_and_header_only)
     nt_recording_free(rec);
 
     opts.header_only = 1;
-    rec = read_ok(named, &opts);
+    rec = read_recording_ok(named, &opts);
     cr_assert_null(rec->traces, "header only: no samples");
     cr_assert_eq(rec->n_rois, 6);
     cr_assert_eq(rec->n_frames, F);
@@ -404,7 +385,7 @@ Test(reader_movie, named_dataset_and_header_only)
 
     /* without a name, a file whose only samples are elsewhere is refused */
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "no /traces or /movie dataset; use FILE.h5:/path for another dataset");
     free(v);
@@ -426,7 +407,7 @@ Test(reader_movie, traces_win_over_movie)
     H5Dclose(dset);
     H5Sclose(space);
     H5Fclose(file);
-    nt_recording *rec = read_ok(path, NULL);
+    nt_recording *rec = read_recording_ok(path, NULL);
     cr_assert_eq(rec->n_rois, 3, "/traces is read");
     cr_assert_eq(rec->movie.grid_px, 0, "not a movie");
     nt_recording_free(rec);
@@ -468,7 +449,7 @@ Test(reader_movie, response_in_one_tile_is_detected)
     H5Fclose(file);
     free(v);
 
-    nt_recording *rec = read_ok(path, NULL);
+    nt_recording *rec = read_recording_ok(path, NULL);
     nt_error err = {0, ""};
     cr_assert_eq(nt_recording_check(rec, &err), NT_OK, "check: %s", err.message);
     cr_assert_eq(rec->n_rois, 6);
@@ -501,7 +482,7 @@ Test(reader_movie, bad_dimensions_refused)
     write_movie(file, "/movie", H5T_STD_U16LE, small, &CONTIGUOUS, v, 8.0);
     H5Fclose(file);
     free(v);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/movie: movie of 10 frames of 14 x 40 px holds no whole 15 px tile "
                      "(use a smaller grid)");
@@ -509,12 +490,12 @@ Test(reader_movie, bad_dimensions_refused)
     /* a grid beyond the limit, and a layout, which a movie does not take */
     nt_read_options_default(&opts);
     opts.grid_px = 70000;
-    read_fails(path, &opts, NT_ERR_INVALID, &err);
+    read_recording_fails(path, &opts, NT_ERR_INVALID, &err);
     cr_assert_str_eq(err.message, "grid of 70000 px: at most 65535 px");
     nt_read_options_default(&opts);
     opts.grid_px = 2;
     opts.layout = NT_LAYOUT_FRAMES_BY_ROIS;
-    read_fails(path, &opts, NT_ERR_INVALID, &err);
+    read_recording_fails(path, &opts, NT_ERR_INVALID, &err);
     assert_contains(err.message, "/movie: is a 3-D movie");
 
     /* a bogus size: chunks never written, so the file is small, but the
@@ -526,10 +507,10 @@ Test(reader_movie, bad_dimensions_refused)
     H5Fclose(file);
     nt_read_options_default(&opts);
     opts.grid_px = 1;
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "more than the limit of 1000000");
     opts.header_only = 1;
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
 
     /* frames beyond the memory limit: refused before allocating */
     hsize_t long_movie[3] = {(hsize_t)1 << 40, 15, 15};
@@ -539,7 +520,7 @@ Test(reader_movie, bad_dimensions_refused)
     write_movie(file, "/movie", H5T_STD_U16LE, long_movie, &st, NULL, 8.0);
     H5Fclose(file);
     nt_read_options_default(&opts);
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "/movie: movie of 1099511627776 frames of 15 x 15 px");
     assert_contains(err.message, "limit");
     /* ... and within a smaller one */
@@ -549,10 +530,10 @@ Test(reader_movie, bad_dimensions_refused)
     write_movie(file, "/movie", H5T_STD_U16LE, medium, &st, NULL, 8.0);
     H5Fclose(file);
     opts.max_bytes = 200 << 10;
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "needs");
     opts.header_only = 1; /* info still describes it */
-    nt_recording *rec = read_ok(path, &opts);
+    nt_recording *rec = read_recording_ok(path, &opts);
     cr_assert_eq(rec->n_rois, 100);
     nt_recording_free(rec);
 
@@ -583,11 +564,11 @@ Test(reader_movie, bad_dimensions_refused)
                         H5P_DEFAULT));
     H5Sclose(space);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/movie: expected a 3-D dataset [frames][height][width], found 2-D");
     char named[600];
     snprintf(named, sizeof named, "%s:/hyper", path);
-    read_fails(named, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(named, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/hyper: expected a 1-D or 2-D dataset, or a 3-D movie "
                                   "[frames][height][width], found 4-D");
 
@@ -598,7 +579,7 @@ Test(reader_movie, bad_dimensions_refused)
     write_movie(file, "/movie", str, dims, &CONTIGUOUS, NULL, 8.0);
     H5Fclose(file);
     H5Tclose(str);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/movie: unsupported pixel type (string)");
 }
 

@@ -327,15 +327,6 @@ static nt_recording *read_nwb_ok(const char *path, const nt_read_options *opts)
     return rec;
 }
 
-static void read_fails(const char *path, const nt_read_options *opts, int status, nt_error *err)
-{
-    nt_recording *rec = (nt_recording *)&rec;
-    int got = nt_recording_read(path, opts, &rec, err);
-    cr_assert_eq(got, status, "expected status %d, got %d: %s", status, got, err->message);
-    cr_assert_eq(err->status, status, "err->status");
-    cr_assert_null(rec, "*out must be NULL on failure");
-}
-
 static void assert_samples(const nt_recording *rec, size_t n_rois, size_t n_frames, double base,
                            double conversion, double offset)
 {
@@ -436,7 +427,7 @@ Test(reader_nwb, detected_by_root_neurodata_type_alone)
     write_series(file, FLUO, "RoiResponseSeries", H5T_STD_U16LE, 2, N_FRAMES, 100, &t);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
 }
@@ -517,7 +508,7 @@ Test(reader_nwb, conversion_and_offset_are_applied)
     H5Dclose(data);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_INVALID, &err);
+    read_recording_fails(path, NULL, NT_ERR_INVALID, &err);
     assert_contains(err.message, FLUO "/data: conversion nan and offset 3 must be finite");
 }
 
@@ -572,21 +563,21 @@ Test(reader_nwb, series_by_name_and_by_path)
 
     nt_error err;
     opts.series = "RRS_c";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "no TimeSeries named \"RRS_c\" under /processing/ophys or /acquisition",
                      "message");
     opts.series = "/processing/ophys/Fluorescence/none";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/processing/ophys/Fluorescence/none: no such TimeSeries",
                      "message");
     opts.series = "/processing/ophys/Fluorescence";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/processing/ophys/Fluorescence: not a TimeSeries (no data dataset)",
                      "message");
     opts.series = "/processing/ophys/Fluorescence/RRS_a/data";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/processing/ophys/Fluorescence/RRS_a/data: expected a TimeSeries group, "
                      "found a dataset",
@@ -610,7 +601,7 @@ Test(reader_nwb, stimuli_from_stimulus_presentation_timestamps)
     nt_read_options_default(&opts);
     opts.trial_label = "condition";
     nt_error err;
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "trial label \"condition\": no /intervals/trials table; the stimuli come "
                      "from /stimulus/presentation/puffs",
@@ -660,7 +651,7 @@ Test(reader_nwb, missing_trial_label_column)
     nt_read_options_default(&opts);
     opts.trial_label = "intensity";
     nt_error err;
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/intervals/trials: no column \"intensity\" for the trial label (columns: "
                      "start_time, stop_time, condition, stim_ma)",
@@ -672,7 +663,7 @@ Test(reader_nwb, missing_trial_label_column)
     H5Gclose(nwb_group(file, "/processing/ophys/Fluorescence", "Fluorescence"));
     write_series(file, FLUO, "RoiResponseSeries", H5T_IEEE_F32LE, N_ROIS, N_FRAMES, 0, &t);
     H5Fclose(file);
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/intervals/trials: no such table for the trial label \"intensity\"",
                      "message");
@@ -692,13 +683,13 @@ Test(reader_nwb, ragged_and_mismatched_label_columns)
     nt_read_options_default(&opts);
     nt_error err;
     opts.trial_label = "tags";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/intervals/trials/tags: a ragged column (with tags_index) cannot label "
                      "trials",
                      "message");
     opts.trial_label = "short";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "/intervals/trials/short: 2 values for 3 rows", "message");
 }
 
@@ -735,13 +726,13 @@ Test(reader_nwb, stim_and_time_dataset_overrides_share_the_clock)
 
     nt_error err;
     opts.time_dataset = "/acquisition/short_clock";
-    read_fails(path, &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/acquisition/short_clock: has 39 values, " FLUO "/data has 40 frames",
                      "message");
     opts.time_dataset = NULL;
     opts.trial_label = "condition";
-    read_fails(path, &opts, NT_ERR_INVALID, &err);
+    read_recording_fails(path, &opts, NT_ERR_INVALID, &err);
     assert_contains(err.message, "the stimuli come from /acquisition/stim_onsets, not a table");
 }
 
@@ -754,7 +745,7 @@ Test(reader_nwb, no_roi_response_series)
     write_series(file, "/acquisition/raw", "TimeSeries", H5T_IEEE_F32LE, 2, N_FRAMES, 0, &t);
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "no RoiResponseSeries (neurodata_type) under /processing/ophys or its "
                      "Fluorescence and DfOverF containers; name a TimeSeries with --series",
@@ -777,7 +768,7 @@ Test(reader_nwb, data_of_three_dimensions_and_bad_timing)
     H5Dclose(make_dataset(file, FLUO "/data", H5T_IEEE_F32LE, 3, dims, 0, NULL));
     H5Fclose(file);
     nt_error err;
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, FLUO "/data: expected a 1-D or 2-D dataset, found 3-D",
                      "message");
 
@@ -792,7 +783,7 @@ Test(reader_nwb, data_of_three_dimensions_and_bad_timing)
     hsize_t d2[2] = {N_FRAMES, N_ROIS};
     H5Dclose(make_dataset(file, FLUO "/data", H5T_IEEE_F32LE, 2, d2, 0, NULL));
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(path, NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      FLUO "/timestamps: has 39 values, " FLUO "/data has 40 frames", "message");
 
@@ -803,7 +794,7 @@ Test(reader_nwb, data_of_three_dimensions_and_bad_timing)
     write_attr_number(st, "rate", H5T_IEEE_F32LE, 0);
     H5Dclose(st);
     H5Fclose(file);
-    read_fails(path, NULL, NT_ERR_INVALID, &err);
+    read_recording_fails(path, NULL, NT_ERR_INVALID, &err);
     cr_assert_str_eq(err.message,
                      FLUO "/starting_time: rate attribute is 0, must be a positive number of Hz",
                      "message");
@@ -908,7 +899,7 @@ Test(reader_nwb, huge_declared_data_is_refused_before_allocation)
     H5Fclose(file);
 
     nt_error err;
-    read_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, NULL, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message,
                     FLUO "/data: declares 10000000 x 1000000 samples (36 TiB as float32)");
 
@@ -917,7 +908,7 @@ Test(reader_nwb, huge_declared_data_is_refused_before_allocation)
     nt_read_options_default(&opts);
     opts.header_only = 1;
     opts.max_bytes = 1 << 20;
-    read_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
+    read_recording_fails(path, &opts, NT_ERR_TOO_LARGE, &err);
     assert_contains(err.message, "the time axis of 10000000 frames needs more than");
     opts.max_bytes = (size_t)1 << 30;
     nt_recording *rec = read_nwb_ok(path, &opts);
@@ -1197,7 +1188,7 @@ Test(reader_nwb, h5py_fluorescence_rate_trials_and_string_label)
     nt_recording_free(rec);
 
     opts.trial_label = "intensity";
-    read_fails(tmp_path("fluo.nwb"), &opts, NT_ERR_FORMAT, &err);
+    read_recording_fails(tmp_path("fluo.nwb"), &opts, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message,
                      "/intervals/trials: no column \"intensity\" for the trial label (columns: "
                      "start_time, stop_time, condition, stim_ma)",
@@ -1281,7 +1272,7 @@ Test(reader_nwb, h5py_plain_hdf5_without_traces)
 {
     py_generate();
     nt_error err;
-    read_fails(tmp_path("plain.h5"), NULL, NT_ERR_FORMAT, &err);
+    read_recording_fails(tmp_path("plain.h5"), NULL, NT_ERR_FORMAT, &err);
     cr_assert_str_eq(err.message, "no /traces or /movie dataset; use FILE.h5:/path for another dataset",
                      "message");
     char spec[600];

@@ -12,6 +12,8 @@
 #ifndef NT_TESTUTIL_H
 #define NT_TESTUTIL_H
 
+#include "nirtrace.h"
+
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
@@ -207,6 +209,30 @@ static inline child_end spawn_wait(const char *bin, char *const argv[], char *co
         e.sig = WTERMSIG(status);
     }
     return e;
+}
+
+/* Reads path with opts (NULL: the defaults), asserting success. */
+static inline nt_recording *read_recording_ok(const char *path, const nt_read_options *opts)
+{
+    nt_recording *rec = NULL;
+    nt_error err = {0, ""};
+    int status = nt_recording_read(path, opts, &rec, &err);
+    cr_assert_eq(status, NT_OK, "read %s: status %d: %s", path, status, err.message);
+    cr_assert_not_null(rec, "no recording");
+    return rec;
+}
+
+/* Reads path with opts, asserting that it fails with status, sets
+ * err->status and a message, and resets *out to NULL. */
+static inline void read_recording_fails(const char *path, const nt_read_options *opts, int status,
+                                        nt_error *err)
+{
+    nt_recording *rec = (nt_recording *)&rec; /* must be reset to NULL */
+    int got = nt_recording_read(path, opts, &rec, err);
+    cr_assert_eq(got, status, "expected status %d, got %d: %s", status, got, err->message);
+    cr_assert_eq(err->status, status, "err->status not set");
+    cr_assert_null(rec, "*out must be NULL on failure");
+    cr_assert_neq(err->message[0], '\0', "empty message");
 }
 
 #endif

@@ -145,9 +145,11 @@ bench: $(BIN) $(BUILD)/h5floor pydeps
 	$(PYTHON) scripts/bench --nirtrace $(abspath $(BIN)) --floor $(abspath $(BUILD)/h5floor) $(BENCH_ARGS)
 
 # The detection-accuracy benchmark: nirtrace and the Python peer on
-# generated recordings with known truth. A report, not a test.
+# generated recordings with known truth, then the best any detector could
+# score on the same trials (scripts/bound). A report, not a test.
 accuracy: $(BIN) pydeps
 	$(PYTHON) scripts/accuracy --nirtrace $(abspath $(BIN)) $(ACCURACY_ARGS)
+	$(PYTHON) scripts/bound $(BOUND_ARGS)
 
 # The Slurm scripts end to end on a single-node cluster on this machine
 # (Debian 12, root: installs slurm-wlm and munge on first use).

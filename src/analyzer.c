@@ -391,7 +391,7 @@ static void refine_with_model(const double *ts, const double *d, size_t m, doubl
     nt_refine q = {
         {stim - jitter_s - dt, stim + p->window_s, 0.25 * dt,
          fmin(p->peak_max_s, fmax(2.0 * r->time_to_peak_s, 4.0 * dt)), 0.25 * dt,
-         10.0 * (span->decay_end_s - stim)},
+         10.0 * (span->decay_end_s - stim), 1},
         stim - fmin(2.0, p->baseline_s), stim - jitter_s, span->peak_end_s, stim,
     };
     if (nt_refine_with_model(ts, d, m, peak, span, &q, dt, est ? &est->start : NULL, r))

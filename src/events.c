@@ -459,7 +459,7 @@ static void measure_span(const double *t, size_t n, const nt_event_params *p, ro
      * the peak; times stay absolute (origin 0). */
     nt_refine q = {
         {ts[0] - dt, r.peak_s, 0.25 * dt, fmax(2.0 * (r.peak_s - ts[0]), 4.0 * dt), 0.25 * dt,
-         10.0 * fmax(decay_end_s - r.peak_s, 4.0 * dt)},
+         10.0 * fmax(decay_end_s - r.peak_s, 4.0 * dt), 1},
         ts[0], -INFINITY, INFINITY, 0.0,
     };
     nt_refine_with_model(ts, b->md + lo, m, ip, &rs, &q, dt, NULL, &r);

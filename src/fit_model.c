@@ -121,6 +121,13 @@ typedef struct problem {
     const double *t, *y;
     size_t n;
     double syy;                /* Σy² */
+    /* The nuisance line (bounds->line): c0 + c1·(t - tc), tc the mean of t.
+     * Its two columns are orthogonal, so projecting a vector v out of them
+     * takes (Σv)²/n + (Σv·(t - tc))²/Stt (line_dot); without the line
+     * inv_n = inv_stt = 0 and every projection is the identity. */
+    double tc, inv_n, inv_stt;
+    double ly[2];              /* Σy, Σy·(t - tc) */
+    double syy_perp;           /* Σy² less y's part along the line */
     double dt;                 /* nominal interval (t[n-1] - t[0]) / (n - 1) */
     double grid_dev;           /* max |t[i] - (t[0] + i·dt)| */
     double lo[NP], span[NP];   /* parameter k = lo[k] + u[k]·span[k] */
@@ -157,25 +164,31 @@ static double exp_small(double x)
  * its own loop.) */
 static inline void add_block(const problem *p, size_t i, size_t end, double e_off, double e_on,
                              double r_off, double r_on, double k_off, double k_on, int correct,
-                             double *sgy, double *sgg)
+                             double *sgy, double *sgg, double sgl[2])
 {
 #if NT_FIT_LANES > 1
     /* In lanes, as add_block_jac. */
     if (!correct && end - i >= NT_FIT_LANES) {
         lanes v_off = {0}, v_on = {0}, q_off = {0}, q_on = {0}, a_gy = {0}, a_gg = {0};
+        lanes a_g = {0}, a_gt = {0};
         lanes_start(e_off, e_on, r_off, r_on, &v_off, &v_on, &q_off, &q_on);
         for (; end - i >= NT_FIT_LANES; i += NT_FIT_LANES) {
-            lanes y;
+            lanes y, tv;
             memcpy(&y, p->y + i, sizeof y);
+            memcpy(&tv, p->t + i, sizeof tv);
             lanes g = v_off - v_off * v_on;
             a_gy += g * y;
             a_gg += g * g;
+            a_g += g;
+            a_gt += g * tv;
             v_off *= q_off;
             v_on *= q_on;
         }
         for (int l = 0; l < NT_FIT_LANES; l++) {
             *sgy += a_gy[l];
             *sgg += a_gg[l];
+            sgl[0] += a_g[l];
+            sgl[1] += a_gt[l];
         }
         e_off = v_off[0];
         e_on = v_on[0];
@@ -191,6 +204,8 @@ static inline void add_block(const problem *p, size_t i, size_t end, double e_of
         double g = off - off * on;
         *sgy += g * p->y[i];
         *sgg += g * g;
+        sgl[0] += g;
+        sgl[1] += g * p->t[i];
         e_off *= r_off;
         e_on *= r_on;
     }
@@ -256,23 +271,60 @@ static int walk_block(const problem *p, const walk *w, size_t i, size_t *end, do
  * the recurrence are below 3e-14). Otherwise both are computed at every
  * sample.
  */
-static double projected_rss(const problem *p, double t0, double tau_on, double tau_off,
-                            double *amp)
+/* uᵀ·(LᵀL)⁻¹·v for the line parts lu = Lᵀu, lv = Lᵀv (0 without the line). */
+static double line_dot(const problem *p, const double lu[2], const double lv[2])
 {
-    double sgy = 0, sgg = 0, e_off, e_on;
+    return lu[0] * lv[0] * p->inv_n + lu[1] * lv[1] * p->inv_stt;
+}
+
+/* Turns (Σv, Σv·t) into Lᵀv = (Σv, Σv·(t - tc)). */
+static void line_part(const problem *p, double sl[2])
+{
+    sl[1] -= p->tc * sl[0];
+}
+
+/* g's scale A >= 0 and the residual sum of squares at it, from Σg·y, Σg²
+ * and Lᵀg, with the line (if any) fitted too: variable projection on g and
+ * y with the line projected out of both. *gg_perp gets Σg⊥². */
+static double scale_and_rss(const problem *p, double sgy, double sgg, const double lg[2],
+                            double *amp, double *gy_perp, double *gg_perp)
+{
+    double gy = sgy - line_dot(p, lg, p->ly), gg = sgg - line_dot(p, lg, lg);
+    /* A g that is (nearly) a line has no scale of its own, and a y that is
+     * a line (to rounding) has no response. */
+    double a = gy > 1e-12 * sqrt(gg * p->syy) && gg > 1e-12 * sgg ? gy / gg : 0;
+    *amp = a;
+    *gy_perp = gy;
+    *gg_perp = gg;
+    return p->syy_perp - a * gy;
+}
+
+static double projected_rss(const problem *p, double t0, double tau_on, double tau_off,
+                            double *amp, double line[2])
+{
+    double sgy = 0, sgg = 0, sgl[2] = {0, 0}, e_off, e_on;
     walk w;
     size_t end;
     for (size_t i = walk_start(p, t0, tau_on, tau_off, &w);
          walk_block(p, &w, i, &end, &e_off, &e_on); i = end) {
         if (w.on_grid && w.correct)
-            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 1, &sgy, &sgg);
+            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 1, &sgy, &sgg,
+                      sgl);
         else
-            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 0, &sgy, &sgg);
+            add_block(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, 0, &sgy, &sgg,
+                      sgl);
     }
-    double a = sgy > 0 && sgg > 0 ? sgy / sgg : 0;
+    line_part(p, sgl);
+    double a, gy, gg;
+    double rss = scale_and_rss(p, sgy, sgg, sgl, &a, &gy, &gg);
     if (amp != NULL)
         *amp = a;
-    return p->syy - a * sgy;
+    if (line != NULL) {
+        /* The line's least-squares coefficients on y - A·g. */
+        line[0] = (p->ly[0] - a * sgl[0]) * p->inv_n;
+        line[1] = (p->ly[1] - a * sgl[1]) * p->inv_stt;
+    }
+    return rss;
 }
 
 static double cost(problem *p, const double u[NP])
@@ -280,7 +332,7 @@ static double cost(problem *p, const double u[NP])
     double t0, tau_on, tau_off;
     to_params(p, u, &t0, &tau_on, &tau_off);
     p->n_evals++;
-    return projected_rss(p, t0, tau_on, tau_off, NULL);
+    return projected_rss(p, t0, tau_on, tau_off, NULL, NULL);
 }
 
 /* The sums the Levenberg–Marquardt step needs, over the samples after t0:
@@ -289,6 +341,8 @@ typedef struct jac_sums {
     double sgy, sgg;          /* Σ g·y, Σ g² */
     double sdy[NP], sdg[NP];  /* Σ D_k·y, Σ D_k·g */
     double sdd[NP][NP];       /* Σ D_j·D_k (upper triangle) */
+    double sgl[2];            /* Σ g, Σ g·t (then Lᵀg, line_part) */
+    double sdl[NP][2];        /* Σ D_k, Σ D_k·t (then Lᵀ D_k) */
 } jac_sums;
 
 /* The Jacobian pass over samples [i, end), as add_block. With s = t - t0,
@@ -303,13 +357,14 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
 {
     double sgy = 0, sgg = 0, dy0 = 0, dy1 = 0, dy2 = 0, dg0 = 0, dg1 = 0, dg2 = 0;
     double d00 = 0, d01 = 0, d02 = 0, d11 = 0, d12 = 0, d22 = 0;
+    double g1 = 0, gt = 0, l0 = 0, l1 = 0, l2 = 0, lt0 = 0, lt1 = 0, lt2 = 0;
     const double c0 = p->span[0], c1 = p->span[1] * k_on, c2 = p->span[2] * k_off;
 #if NT_FIT_LANES > 1
     /* LANES consecutive samples at a time, in vector registers; each lane
      * has its own partial sums, added at the end. The exponentials advance
      * by r^LANES, the lanes starting at e, e·r, e·r², ... */
     if (!correct && end - i >= NT_FIT_LANES) {
-        lanes v_off = {0}, v_on = {0}, q_off = {0}, q_on = {0}, a[14] = {{0}};
+        lanes v_off = {0}, v_on = {0}, q_off = {0}, q_on = {0}, a[22] = {{0}};
         lanes_start(e_off, e_on, r_off, r_on, &v_off, &v_on, &q_off, &q_on);
         for (; end - i >= NT_FIT_LANES; i += NT_FIT_LANES) {
             lanes tv, y;
@@ -331,11 +386,19 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
             a[11] += d1 * d1;
             a[12] += d1 * d2;
             a[13] += d2 * d2;
+            a[14] += g;
+            a[15] += g * tv;
+            a[16] += d0;
+            a[17] += d1;
+            a[18] += d2;
+            a[19] += d0 * tv;
+            a[20] += d1 * tv;
+            a[21] += d2 * tv;
             v_off *= q_off;
             v_on *= q_on;
         }
-        double sum[14];
-        for (int k = 0; k < 14; k++) {
+        double sum[22];
+        for (int k = 0; k < 22; k++) {
             sum[k] = 0;
             for (int l = 0; l < NT_FIT_LANES; l++)
                 sum[k] += a[k][l];
@@ -343,6 +406,8 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
         sgy = sum[0], sgg = sum[1], dy0 = sum[2], dy1 = sum[3], dy2 = sum[4];
         dg0 = sum[5], dg1 = sum[6], dg2 = sum[7], d00 = sum[8], d01 = sum[9];
         d02 = sum[10], d11 = sum[11], d12 = sum[12], d22 = sum[13];
+        g1 = sum[14], gt = sum[15], l0 = sum[16], l1 = sum[17], l2 = sum[18];
+        lt0 = sum[19], lt1 = sum[20], lt2 = sum[21];
         e_off = v_off[0];
         e_on = v_on[0];
     }
@@ -370,6 +435,14 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
         d11 += d1 * d1;
         d12 += d1 * d2;
         d22 += d2 * d2;
+        g1 += g;
+        gt += g * p->t[i];
+        l0 += d0;
+        l1 += d1;
+        l2 += d2;
+        lt0 += d0 * p->t[i];
+        lt1 += d1 * p->t[i];
+        lt2 += d2 * p->t[i];
         e_off *= r_off;
         e_on *= r_on;
     }
@@ -387,6 +460,14 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
     S->sdd[1][1] += d11;
     S->sdd[1][2] += d12;
     S->sdd[2][2] += d22;
+    S->sgl[0] += g1;
+    S->sgl[1] += gt;
+    S->sdl[0][0] += l0;
+    S->sdl[1][0] += l1;
+    S->sdl[2][0] += l2;
+    S->sdl[0][1] += lt0;
+    S->sdl[1][1] += lt1;
+    S->sdl[2][1] += lt2;
 }
 
 /*
@@ -397,6 +478,9 @@ static inline void add_block_jac(const problem *p, size_t i, size_t end, double 
  *   cost     = Σy² - A·Σg·y,
  *   gradient = 2·Jᵀr = -2A·(Σ D_k·y - A·Σ D_k·g)   (exact),
  *   JᵀJ      = A²·(Σ D_j·D_k - (Σ D_j·g)(Σ D_k·g)/Σg²).
+ * With the nuisance line L (linear, so projected out as well), every sum
+ * Σu·v above is the one of the projections, Σu·v - (Lᵀu)ᵀ(LᵀL)⁻¹(Lᵀv)
+ * (line_dot): the residual is orthogonal to L, so the gradient stays exact.
  * The exponentials are advanced as in projected_rss. Returns 0 when there is
  * no positive A at u.
  */
@@ -417,14 +501,23 @@ static int cost_jacobian(problem *p, const double u[NP], double *f, double grad[
         else
             add_block_jac(p, i, end, e_off, e_on, w.r_off, w.r_on, w.k_off, w.k_on, t0, 0, &S);
     }
-    if (!(S.sgy > 0 && S.sgg > 0))
+    line_part(p, S.sgl);
+    for (int k = 0; k < NP; k++)
+        line_part(p, S.sdl[k]);
+    double a, gy, gg;
+    *f = scale_and_rss(p, S.sgy, S.sgg, S.sgl, &a, &gy, &gg);
+    if (!(a > 0))
         return 0;
-    double a = S.sgy / S.sgg;
-    *f = p->syy - a * S.sgy;
+    double dg[NP];
+    for (int k = 0; k < NP; k++)
+        dg[k] = S.sdg[k] - line_dot(p, S.sdl[k], S.sgl);
     for (int j = 0; j < NP; j++) {
-        grad[j] = -2 * a * (S.sdy[j] - a * S.sdg[j]);
-        for (int k = j; k < NP; k++)
-            jtj[j][k] = jtj[k][j] = a * a * (S.sdd[j][k] - S.sdg[j] * S.sdg[k] / S.sgg);
+        double dy = S.sdy[j] - line_dot(p, S.sdl[j], p->ly);
+        grad[j] = -2 * a * (dy - a * dg[j]);
+        for (int k = j; k < NP; k++) {
+            double dd = S.sdd[j][k] - line_dot(p, S.sdl[j], S.sdl[k]);
+            jtj[j][k] = jtj[k][j] = a * a * (dd - dg[j] * dg[k] / gg);
+        }
     }
     return 1;
 }
@@ -773,6 +866,7 @@ static void set_nan(nt_model_fit *out)
     out->peak_dff = out->peak_s = NAN;
     out->t10_s = out->t90_s = out->t50_rise_s = out->t50_fall_s = NAN;
     out->auc_dff_s = out->rss = out->r2 = NAN;
+    out->base_dff = out->base_slope_per_s = NAN;
     out->converged = 0;
     out->n_evals = 0;
 }
@@ -830,6 +924,23 @@ int nt_fit_response_model(const double *t, const double *y, size_t n, double t0_
             return -1;
         p.syy += y[i] * y[i];
     }
+    p.syy_perp = p.syy;
+    if (bd->line) {
+        double st = 0, stt = 0;
+        for (size_t i = 0; i < n; i++)
+            st += t[i];
+        p.tc = st / (double)n;
+        p.ly[0] = p.ly[1] = 0;
+        for (size_t i = 0; i < n; i++) {
+            double c = t[i] - p.tc;
+            stt += c * c;
+            p.ly[0] += y[i];
+            p.ly[1] += y[i] * c;
+        }
+        p.inv_n = 1.0 / (double)n;
+        p.inv_stt = 1.0 / stt;    /* > 0: t strictly increasing, n >= 6 */
+        p.syy_perp = p.syy - line_dot(&p, p.ly, p.ly);
+    }
     p.dt = (t[n - 1] - t[0]) / (double)(n - 1);
     p.grid_dev = nt_grid_deviation(t, n);
     p.lo[0] = bd->t0_min_s;
@@ -849,12 +960,12 @@ int nt_fit_response_model(const double *t, const double *y, size_t n, double t0_
     int converged = search(&p, u, &f);
 
     /* Clamped again because exp(log(max)) may round one ulp past max. */
-    double t0, tau_on, tau_off, amp;
+    double t0, tau_on, tau_off, amp, line[2];
     to_params(&p, u, &t0, &tau_on, &tau_off);
     t0 = fmin(fmax(t0, bd->t0_min_s), bd->t0_max_s);
     tau_on = fmin(fmax(tau_on, bd->tau_on_min_s), bd->tau_on_max_s);
     tau_off = fmin(fmax(tau_off, bd->tau_off_min_s), bd->tau_off_max_s);
-    double rss = projected_rss(&p, t0, tau_on, tau_off, &amp);
+    double rss = projected_rss(&p, t0, tau_on, tau_off, &amp, line);
     if (!(amp > 0)) {
         out->n_evals = p.n_evals;
         return -1;
@@ -867,6 +978,8 @@ int nt_fit_response_model(const double *t, const double *y, size_t n, double t0_
     out->t0_s = t0;
     out->tau_on_s = tau_on;
     out->tau_off_s = tau_off;
+    out->base_dff = bd->line ? line[0] + line[1] * (t0 - p.tc) : 0;
+    out->base_slope_per_s = bd->line ? line[1] : 0;
     derive_measures(y, n, rss, out);
     out->converged = converged;
     out->n_evals = p.n_evals;

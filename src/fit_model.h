@@ -2,7 +2,12 @@
  * fit_model.h — least-squares fit of the lab's response model to one trial.
  *
  * The model, with s = t - t0:
- *     y(t) = A·(1 - e^(-s/τon))·e^(-s/τoff)   for s > 0,   0 for s <= 0.
+ *     y(t) = A·(1 - e^(-s/τon))·e^(-s/τoff)   for s > 0,   0 for s <= 0,
+ * plus, when asked (bounds->line), a baseline line c0 + c1·t fitted with it:
+ * a ΔF/F whose F0 is off by a little and drifts (an extrapolated bleaching
+ * fit) is the model on such a line, and a fit without it reads the line's
+ * slope as decay. The line is projected out like A (variable projection),
+ * so the search is still over t0, τon and τoff only.
  * A is a scale, not the peak; τon and τoff are not interchangeable.
  * Private to the library (not installed); tests include it directly.
  */
@@ -24,6 +29,8 @@ typedef struct nt_model_fit {
     double t50_rise_s, t50_fall_s; /* half maximum on both sides; t50_fall_s is
                                       NaN when more than 50·τoff after the peak */
     double auc_dff_s;   /* integral of the model from t0 to infinity: A·τoff²/(τon+τoff) */
+    double base_dff;    /* the fitted baseline line at t0_s (0 without the line) */
+    double base_slope_per_s; /* its slope, ΔF/F per second (0 without the line) */
     double rss;         /* residual sum of squares over all n samples */
     double r2;          /* 1 - rss / Σ(y - mean y)²; NaN when y is constant */
     int converged;      /* 1 when the search converged and no parameter is on a bound */
@@ -31,16 +38,19 @@ typedef struct nt_model_fit {
                            without derivatives), at most 2000 */
 } nt_model_fit;
 
-/* Search bounds, in seconds: min < max for each, and 0 < min for the taus. */
+/* Search bounds, in seconds: min < max for each, and 0 < min for the taus;
+ * line: 1 to fit the baseline line with the model (see above), 0 not. */
 typedef struct nt_model_bounds {
     double t0_min_s, t0_max_s;
     double tau_on_min_s, tau_on_max_s;
     double tau_off_min_s, tau_off_max_s;
+    int line;
 } nt_model_bounds;
 
 /*
  * Fits the model by least squares to the n samples (t [n], y [n]): y is
- * unfiltered ΔF/F whose baseline is 0, t strictly increasing, both finite.
+ * unfiltered ΔF/F whose baseline is 0 (or a line, bounds->line), t strictly
+ * increasing, both finite.
  * Samples before the onset count (the model is 0 there), so include some
  * baseline before t0_min_s.
  *

@@ -78,7 +78,7 @@ enum { N = 600 };
 #define TAU_OFF 2.0
 #define PEAK 0.06
 
-static const nt_model_bounds lab_bounds = {23.0, 27.0, 0.02, 20.0, 0.1, 100.0};
+static const nt_model_bounds lab_bounds = {23.0, 27.0, 0.02, 20.0, 0.1, 100.0, 0};
 
 /* The noiseless model on the time axis t [N]. */
 static void fill_model(const double *t, double *y)
@@ -182,7 +182,7 @@ Test(fit_model, slow_kinetics_in_noise)
 Test(fit_model, fast_kinetics_at_50_hz_in_noise)
 {
     const double rate_hz = 50, t0 = 4.2, tau_on = 0.1, tau_off = 1, peak = 0.05, sigma = 0.005;
-    const nt_model_bounds b = {3.0, 6.0, 0.01, 5.0, 0.05, 20.0};
+    const nt_model_bounds b = {3.0, 6.0, 0.01, 5.0, 0.05, 20.0, 0};
     double t[N], y[N], amp = amp_for_peak(peak, tau_on, tau_off);
     uint64_t seed = 77;
     for (int i = 0; i < N; i++) {
@@ -309,7 +309,7 @@ Test(fit_model, a_truth_outside_bounds_ends_on_the_bound_unconverged)
     for (int i = 0; i < N; i++)
         t[i] = i / RATE_HZ;
     fill_model(t, y);
-    const nt_model_bounds b = {23.0, 27.0, 0.02, 20.0, 3.0, 100.0};
+    const nt_model_bounds b = {23.0, 27.0, 0.02, 20.0, 3.0, 100.0, 0};
     nt_model_fit f;
     cr_assert_eq(nt_fit_response_model(t, y, N, 24.2, 0.5, 5.0, &b, &f), 0);
     assert_inside(&f, &b);
@@ -324,9 +324,9 @@ Test(fit_model, impossible_fits_return_minus_one_and_nan)
         t[i] = i / RATE_HZ;
     fill_model(t, y);
     nt_model_fit f;
-    const nt_model_bounds swapped = {27.0, 23.0, 0.02, 20.0, 0.1, 100.0};
-    const nt_model_bounds zero_tau = {23.0, 27.0, 0.0, 20.0, 0.1, 100.0};
-    const nt_model_bounds nan_tau = {23.0, 27.0, 0.02, 20.0, NAN, 100.0};
+    const nt_model_bounds swapped = {27.0, 23.0, 0.02, 20.0, 0.1, 100.0, 0};
+    const nt_model_bounds zero_tau = {23.0, 27.0, 0.0, 20.0, 0.1, 100.0, 0};
+    const nt_model_bounds nan_tau = {23.0, 27.0, 0.02, 20.0, NAN, 100.0, 0};
     cr_assert_eq(nt_fit_response_model(t, y, 5, 24.2, 0.5, 5.0, &lab_bounds, &f), -1);
     cr_assert(isnan(f.amp) && isnan(f.t0_s) && isnan(f.auc_dff_s) && isnan(f.r2));
     cr_assert_eq(f.converged, 0);
@@ -347,4 +347,75 @@ Test(fit_model, impossible_fits_return_minus_one_and_nan)
     y[10] = 0;
     t[20] = t[19];
     cr_assert_eq(nt_fit_response_model(t, y, N, 24.2, 0.5, 5.0, &lab_bounds, &f), -1);
+}
+
+/* The baseline line (bounds.line): the model on a line c0 + c1·t is
+ * recovered with the line; slow kinetics in a window of 2.5 τoff, where a
+ * fit without the line reads a drifting baseline as a slower or faster
+ * decay. */
+Test(fit_model, a_response_on_a_drifting_baseline_is_recovered_with_the_line)
+{
+    enum { M = 700 };
+    const double rate = 10.0, t0 = 20.0, on = 2.0, off = 20.0, peak = 0.05;
+    const double c0 = 0.004, c1 = -2.5e-4; /* ΔF/F, ΔF/F per second */
+    double t[M], y[M];
+    double amp = amp_for_peak(peak, on, off);
+    for (int i = 0; i < M; i++) {
+        t[i] = 2.0 + i / rate;
+        y[i] = model(t[i], amp, t0, on, off) + c0 + c1 * t[i];
+    }
+    const nt_model_bounds with = {17.0, 25.0, 0.05, 20.0, 0.5, 500.0, 1};
+    const nt_model_bounds without = {17.0, 25.0, 0.05, 20.0, 0.5, 500.0, 0};
+    nt_model_fit f, g;
+    cr_assert_eq(nt_fit_response_model(t, y, M, 21.0, 1.0, 10.0, &with, &f), 0);
+    cr_assert_eq(f.converged, 1);
+    assert_inside(&f, &with);
+    assert_rel(f.tau_off_s, off, 1e-4, "tau_off");
+    assert_rel(f.tau_on_s, on, 1e-4, "tau_on");
+    assert_rel(f.peak_dff, peak, 1e-4, "peak");
+    cr_assert_float_eq(f.t0_s, t0, 1e-3);
+    cr_assert_float_eq(f.base_dff, c0 + c1 * f.t0_s, 1e-7, "base %.9g", f.base_dff);
+    cr_assert_float_eq(f.base_slope_per_s, c1, 1e-9, "slope %.9g", f.base_slope_per_s);
+    cr_assert(f.r2 > 0.999999, "r2 %.9g", f.r2);
+
+    /* Without the line the same data give a wrong decay (the case the line
+     * is for), and the line is reported as 0. */
+    cr_assert_eq(nt_fit_response_model(t, y, M, 21.0, 1.0, 10.0, &without, &g), 0);
+    cr_assert(fabs(g.tau_off_s / off - 1) > 0.2, "tau_off without the line %.9g", g.tau_off_s);
+    cr_assert(g.base_dff == 0 && g.base_slope_per_s == 0);
+}
+
+Test(fit_model, a_line_alone_is_no_response_when_the_line_is_fitted)
+{
+    double t[N], y[N];
+    for (int i = 0; i < N; i++) {
+        t[i] = i / RATE_HZ;
+        y[i] = 0.02 - 3e-4 * t[i];
+    }
+    nt_model_bounds b = lab_bounds;
+    b.line = 1;
+    nt_model_fit f;
+    cr_assert_eq(nt_fit_response_model(t, y, N, 24.2, 0.5, 5.0, &b, &f), -1);
+    cr_assert(isnan(f.peak_dff) && isnan(f.base_dff));
+}
+
+Test(fit_model, noisy_slow_kinetics_on_a_line)
+{
+    enum { M = 900 };
+    const double rate = 15.0, t0 = 25.0, on = 3.0, off = 25.0, peak = 0.08, sd = 0.004;
+    double t[M], y[M];
+    double amp = amp_for_peak(peak, on, off);
+    uint64_t seed = 77;
+    for (int i = 0; i < M; i++) {
+        t[i] = 23.0 + i / rate;
+        y[i] = model(t[i], amp, t0, on, off) + 0.003 + 1e-4 * (t[i] - 23.0) + sd * rng_gauss(&seed);
+    }
+    const nt_model_bounds b = {23.5, 30.0, 0.05, 30.0, 0.5, 600.0, 1};
+    nt_model_fit f;
+    cr_assert_eq(nt_fit_response_model(t, y, M, 26.0, 1.0, 10.0, &b, &f), 0);
+    cr_assert_eq(f.converged, 1);
+    /* SNR 20 over 60 s at 15 Hz: the decay τ to 5 %, the peak to 3 %. */
+    assert_rel(f.tau_off_s, off, 0.05, "tau_off");
+    assert_rel(f.peak_dff, peak, 0.03, "peak");
+    cr_assert_float_eq(f.base_slope_per_s, 1e-4, 5e-5, "slope %.9g", f.base_slope_per_s);
 }

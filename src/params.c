@@ -24,9 +24,11 @@
  *  - k = 3 σ held for 0.5 s, onset within 5 s of the stimulus, ±2 frames of
  *    jitter: the lab convention (DOMAIN.md), with a duration that filtered
  *    noise rarely sustains;
- *  - peak searched up to 30 s and decay followed up to 60 s after the
- *    stimulus: slow nanosensors peak 7-11 s after it and decay over tens of
- *    seconds.
+ *  - peak searched up to 30 s and decay followed up to 90 s after the
+ *    stimulus: slow nanosensors peak 7-11 s after it and decay with τ up to
+ *    about 30 s, and 90 s is 3 such τ (on the accuracy benchmark, with the
+ *    baseline line in the model fit, 60 -> 90 s cut the median decay-τ error
+ *    from 7.2 % to 6.7 %; 120 s: 6.6 %).
  */
 void nt_params_default(nt_params *p)
 {
@@ -41,7 +43,7 @@ void nt_params_default(nt_params *p)
     p->window_s = 5.0;
     p->jitter_frames = 2;
     p->peak_max_s = 30.0;
-    p->decay_max_s = 60.0;
+    p->decay_max_s = 90.0;
     p->detector = NT_DETECTOR_MATCHED;
     p->false_alarm = 0.002;
     p->template_kind = NT_TEMPLATE_BANK;

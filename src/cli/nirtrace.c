@@ -84,7 +84,7 @@ static const char *const detect_help =
     "      --jitter N           stimulus timing tolerance, frames [2]\n"
     "Measures:\n"
     "      --peak-max S         search the peak up to S after the stimulus [30]\n"
-    "      --decay-max S        follow the decay up to S after the stimulus [60]\n"
+    "      --decay-max S        follow the decay up to S after the stimulus [90]\n"
     "Batch (FILE may be a directory, searched for recordings, or a quoted glob):\n"
     "  -j, --jobs N             worker processes [the number of cores]\n"
     "      --threads N          threads per input, 0 = one per core [all cores for\n"

@@ -255,22 +255,6 @@ static int walk_block(const problem *p, const walk *w, size_t i, size_t *end, do
     return 1;
 }
 
-/*
- * The residual sum of squares at the best A >= 0 for these parameters
- * (A through amp, which may be NULL). Samples before t0 contribute their
- * constant y² through Σy² only.
- *
- * exp dominates the cost, so when every sample lies within GRID_TOL·τ of
- * the nominal grid t[0] + i·dt (always for a rate-derived axis; for
- * millisecond timestamps whenever τ >= ~40 ms), each exponential is
- * advanced along the grid by one multiplication per sample, re-anchored on
- * an exact exp every ANCHOR samples, and moved from the grid point to the
- * sample's true time by exp_small unless the axis is uniform to rounding:
- * two exp calls per ANCHOR samples instead of two per sample, at a relative
- * error of at most ~1e-12 (EXACT_GRID, or exp_small's; ANCHOR roundings of
- * the recurrence are below 3e-14). Otherwise both are computed at every
- * sample.
- */
 /* uᵀ·(LᵀL)⁻¹·v for the line parts lu = Lᵀu, lv = Lᵀv (0 without the line). */
 static double line_dot(const problem *p, const double lu[2], const double lv[2])
 {
@@ -287,18 +271,34 @@ static void line_part(const problem *p, double sl[2])
  * and Lᵀg, with the line (if any) fitted too: variable projection on g and
  * y with the line projected out of both. *gg_perp gets Σg⊥². */
 static double scale_and_rss(const problem *p, double sgy, double sgg, const double lg[2],
-                            double *amp, double *gy_perp, double *gg_perp)
+                            double *amp, double *gg_perp)
 {
     double gy = sgy - line_dot(p, lg, p->ly), gg = sgg - line_dot(p, lg, lg);
     /* A g that is (nearly) a line has no scale of its own, and a y that is
      * a line (to rounding) has no response. */
     double a = gy > 1e-12 * sqrt(gg * p->syy) && gg > 1e-12 * sgg ? gy / gg : 0;
     *amp = a;
-    *gy_perp = gy;
     *gg_perp = gg;
     return p->syy_perp - a * gy;
 }
 
+/*
+ * The residual sum of squares at the best A >= 0 for these parameters
+ * (A through amp, the baseline line's c0 and c1 about tc through line;
+ * either may be NULL). Samples before t0 contribute their constant y²
+ * through Σy² only.
+ *
+ * exp dominates the cost, so when every sample lies within GRID_TOL·τ of
+ * the nominal grid t[0] + i·dt (always for a rate-derived axis; for
+ * millisecond timestamps whenever τ >= ~40 ms), each exponential is
+ * advanced along the grid by one multiplication per sample, re-anchored on
+ * an exact exp every ANCHOR samples, and moved from the grid point to the
+ * sample's true time by exp_small unless the axis is uniform to rounding:
+ * two exp calls per ANCHOR samples instead of two per sample, at a relative
+ * error of at most ~1e-12 (EXACT_GRID, or exp_small's; ANCHOR roundings of
+ * the recurrence are below 3e-14). Otherwise both are computed at every
+ * sample.
+ */
 static double projected_rss(const problem *p, double t0, double tau_on, double tau_off,
                             double *amp, double line[2])
 {
@@ -315,8 +315,8 @@ static double projected_rss(const problem *p, double t0, double tau_on, double t
                       sgl);
     }
     line_part(p, sgl);
-    double a, gy, gg;
-    double rss = scale_and_rss(p, sgy, sgg, sgl, &a, &gy, &gg);
+    double a, gg;
+    double rss = scale_and_rss(p, sgy, sgg, sgl, &a, &gg);
     if (amp != NULL)
         *amp = a;
     if (line != NULL) {
@@ -504,8 +504,8 @@ static int cost_jacobian(problem *p, const double u[NP], double *f, double grad[
     line_part(p, S.sgl);
     for (int k = 0; k < NP; k++)
         line_part(p, S.sdl[k]);
-    double a, gy, gg;
-    *f = scale_and_rss(p, S.sgy, S.sgg, S.sgl, &a, &gy, &gg);
+    double a, gg;
+    *f = scale_and_rss(p, S.sgy, S.sgg, S.sgl, &a, &gg);
     if (!(a > 0))
         return 0;
     double dg[NP];
@@ -919,16 +919,16 @@ int nt_fit_response_model(const double *t, const double *y, size_t n, double t0_
         return -1;
 
     problem p = {.t = t, .y = y, .n = n, .syy = 0, .n_evals = 0};
+    double st = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(t[i]) || !isfinite(y[i]) || (i > 0 && !(t[i] > t[i - 1])))
             return -1;
         p.syy += y[i] * y[i];
+        st += t[i];
     }
     p.syy_perp = p.syy;
     if (bd->line) {
-        double st = 0, stt = 0;
-        for (size_t i = 0; i < n; i++)
-            st += t[i];
+        double stt = 0;
         p.tc = st / (double)n;
         p.ly[0] = p.ly[1] = 0;
         for (size_t i = 0; i < n; i++) {

@@ -263,7 +263,11 @@ typedef struct nt_refine {
  * inside q->bounds with τon <= τoff (a rise faster than the decay:
  * otherwise the two constants swap roles and τoff no longer measures the
  * decay), peaks in [peak_min_s, peak_max_s] and within a factor of 1.5 of
- * the waveform's peak; of two trusted fits the lower residual wins. When
+ * the waveform's peak (the curve's with its baseline line, below); of two
+ * trusted fits the lower residual wins. With q->bounds.line the fits are
+ * first made with a baseline line c0 + c1·t (fit_model.h), which is kept
+ * when Akaike's criterion says it earns its two parameters; otherwise, or
+ * when no line fit is trusted, without it. When
  * none is trusted, the fit is tried once more with τoff started from the
  * waveform's single-exponential decay (nt_measure_decay_tau), which then
  * is r's decay τ when that fit fails too. A trusted fit's amplitude, peak,
